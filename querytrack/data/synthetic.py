@@ -318,7 +318,11 @@ def generate_split(out: Path, split: str, num_videos: int, cfg: SyntheticConfig)
         stats.frames += length
         stats.empty_frames += sum(not p for p in present_any)
     doc = {
-        "info": {"description": f"querytrack synthetic set ({split})", "version": "1.0", "config": cfg.digest()},
+        "info": {
+            "description": f"querytrack synthetic set ({split})",
+            "version": "1.0",
+            "config": cfg.digest(),
+        },
         "licenses": [{"id": 1, "name": "CC0", "url": ""}],
         "categories": [
             {"id": i + 1, "name": name, "supercategory": "shape"} for i, (name, _) in enumerate(CATEGORIES)
@@ -397,7 +401,9 @@ def format_stats(stats: dict[str, SplitStats]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: generate a synthetic YouTube-VIS set and print what it made."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="python -m querytrack.data.synthetic")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], prog="python -m querytrack.data.synthetic"
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the cache, see --help)")
     defaults = SyntheticConfig()
     for f in dataclasses.fields(SyntheticConfig):
@@ -415,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(out, cfg)
     elapsed = time.perf_counter() - start
     total_frames = sum(s.frames for s in stats.values())
-    print(f"synthetic YouTube-VIS set in {out} ({cfg.height}x{cfg.width}, seed {cfg.seed}, digest {cfg.digest()})")
+    print(
+        f"synthetic YouTube-VIS set in {out} ({cfg.height}x{cfg.width}, seed {cfg.seed}, digest {cfg.digest()})"
+    )
     print(format_stats(stats))
     cats = Counter[str]()
     for st in stats.values():

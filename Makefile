@@ -1,0 +1,49 @@
+# querytrack — every target installs into a git-ignored .venv first if needed. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-full lint format bench synthetic check-data clean
+
+help: ## List every target with its description
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv (if missing) and install querytrack with its dev tools
+
+run: $(STAMP) ## Main job on the embedded synthetic set (today: generate it and print its statistics)
+	$(PY) -m querytrack.data.synthetic
+
+test: $(STAMP) ## Run the test suite (CPU, offline, excludes @slow and @gpu)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+test-full: $(STAMP) ## Run every test, slow ones included
+	$(PY) -m pytest -q -n 2 -m "not gpu" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + format check + mypy
+	$(PY) -m ruff check querytrack tests benchmarks
+	$(PY) -m ruff format --check querytrack tests benchmarks
+	$(PY) -m mypy querytrack
+
+format: $(STAMP) ## Apply ruff fixes and formatting
+	$(PY) -m ruff check --fix querytrack tests benchmarks
+	$(PY) -m ruff format querytrack tests benchmarks
+
+bench: $(STAMP) ## Benchmarks: print ratios measured side by side in one run
+	$(PY) benchmarks/run_all.py
+
+synthetic: $(STAMP) ## Generate the synthetic set into OUT=dir (default: the cache)
+	$(PY) -m querytrack.data.synthetic $(if $(OUT),--out $(OUT))
+
+check-data: $(STAMP) ## Validate a YouTube-VIS json: make check-data ANN=train.json IMAGES=train/JPEGImages
+	$(PY) -m querytrack.data.ytvis $(ANN) $(if $(IMAGES),--images $(IMAGES)) --check-files
+
+clean: ## Remove caches and build outputs (keeps .venv)
+	rm -rf .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info outputs multirun

@@ -1,0 +1,387 @@
+"""YouTube-VIS annotation reader and validator (2019, 2021 and OVIS share the schema).
+
+Pure Python + NumPy: json → validated records, and per-frame decoding of the ground truth. Every problem in a
+file is reported as a :class:`YTVISFormatError` whose message names the file, the video (and annotation) id,
+the field and, where it applies, the frame; all problems found are listed at once, so a user fixes a file in
+one pass. Nothing deep inside torch ever sees malformed data.
+
+Schema (fields we rely on)::
+
+    categories:  [{id, name}]
+    videos:      [{id, width, height, length, file_names: [str] * length}]
+    annotations: [{id, video_id, category_id, segmentations: [RLE | polygon | None] * length,
+                   bboxes: [[x, y, w, h] | None] * length (optional), areas (optional), iscrowd (optional)}]
+
+Test/valid files without ground truth have no ``annotations`` key: that is valid.
+
+CLI: ``querytrack-check-data ANN.json [--images ROOT] [--check-files]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from querytrack.data import rle
+
+MAX_REPORTED = 50
+
+
+class YTVISFormatError(ValueError):
+    """A YouTube-VIS file (or one of its frames) is malformed. ``problems`` lists every finding."""
+
+    def __init__(self, path: str | os.PathLike[str], problems: Sequence[str]) -> None:
+        self.path = str(path)
+        self.problems = list(problems)
+        shown = self.problems[:MAX_REPORTED]
+        more = len(self.problems) - len(shown)
+        lines = [f"{self.path}: {len(self.problems)} problem(s) in YouTube-VIS data:"]
+        lines += [f"  - {p}" for p in shown]
+        if more:
+            lines.append(f"  ... and {more} more")
+        super().__init__("\n".join(lines))
+
+
+class FrameReadError(RuntimeError):
+    """A frame file is missing, unreadable, or not the size its video declares."""
+
+    def __init__(self, path: str | os.PathLike[str], video_id: int, frame_index: int, reason: str) -> None:
+        self.path = str(path)
+        self.video_id = video_id
+        self.frame_index = frame_index
+        super().__init__(f"{self.path}: video {video_id}, frame {frame_index}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video: ``file_names[t]`` is frame ``t`` relative to the image root."""
+
+    id: int
+    width: int
+    height: int
+    file_names: tuple[str, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.file_names)
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """One object track of a video: per-frame segmentation (``None`` where absent) and box ``[x, y, w, h]``."""
+
+    id: int
+    video_id: int
+    category_id: int
+    segmentations: tuple[Any, ...]
+    bboxes: tuple[Any, ...] | None
+    iscrowd: int = 0
+
+    def present(self, frame: int) -> bool:
+        return self.segmentations[frame] is not None
+
+
+@dataclass
+class FrameAnnotation:
+    """Decoded ground truth of one frame (original resolution).
+
+    Attributes:
+        masks: ``[K, H, W]`` bool.
+        boxes: ``[K, 4]`` float32 absolute xyxy (from the json ``bboxes`` or, when missing, from the mask).
+        category_ids: ``[K]`` int64 dataset category ids.
+        instance_ids: ``[K]`` int64 annotation ids.
+    """
+
+    masks: np.ndarray
+    boxes: np.ndarray
+    category_ids: np.ndarray
+    instance_ids: np.ndarray
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_segmentation(segm: Any, h: int, w: int) -> str | None:
+    """Return a description of what is wrong with one segmentation, or ``None``."""
+    if isinstance(segm, dict):
+        size = segm.get("size")
+        counts = segm.get("counts")
+        if size is None or counts is None:
+            return "RLE lacks 'size' or 'counts'"
+        if list(size) != [h, w]:
+            return f"RLE size {list(size)} differs from the video size [{h}, {w}]"
+        if isinstance(counts, list):
+            if any(not _is_int(c) or c < 0 for c in counts):
+                return "uncompressed RLE counts must be non-negative integers"
+            if sum(counts) != h * w:
+                return f"uncompressed RLE counts sum to {sum(counts)}, expected height*width = {h * w}"
+        elif not isinstance(counts, (str, bytes)):
+            return f"RLE counts must be a list or a string, got {type(counts).__name__}"
+        return None
+    if isinstance(segm, list):
+        if not segm:
+            return "empty polygon list"
+        for poly in segm:
+            if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
+                return "each polygon must be a flat list of at least 3 (x, y) points"
+            if any(not isinstance(c, (int, float)) for c in poly):
+                return "polygon coordinates must be numbers"
+        return None
+    return f"segmentation must be an RLE dict, a polygon list or null, got {type(segm).__name__}"
+
+
+def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
+    """Check a loaded YouTube-VIS document; return the list of problems (empty when valid)."""
+    problems: list[str] = []
+    if not isinstance(doc, dict):
+        return [f"top level must be an object, got {type(doc).__name__}"]
+    for key in ("videos", "categories"):
+        if key not in doc:
+            problems.append(f"missing top-level key '{key}'")
+        elif not isinstance(doc[key], list):
+            problems.append(f"top-level '{key}' must be a list")
+    if problems:
+        return problems
+
+    cat_ids: set[int] = set()
+    for i, cat in enumerate(doc["categories"]):
+        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or "name" not in cat:
+            problems.append(f"categories[{i}]: needs an integer 'id' and a 'name'")
+            continue
+        if cat["id"] in cat_ids:
+            problems.append(f"categories[{i}]: duplicate category id {cat['id']}")
+        cat_ids.add(cat["id"])
+
+    sizes: dict[int, tuple[int, int, int]] = {}
+    for i, video in enumerate(doc["videos"]):
+        if not isinstance(video, dict):
+            problems.append(f"videos[{i}]: must be an object")
+            continue
+        vid = video.get("id")
+        where = f"video {vid}" if _is_int(vid) else f"videos[{i}]"
+        missing = [k for k in ("id", "width", "height", "file_names") if k not in video]
+        if missing:
+            problems.append(f"{where}: missing field(s) {', '.join(repr(k) for k in missing)}")
+            continue
+        if not _is_int(vid):
+            problems.append(f"videos[{i}]: field 'id' must be an integer")
+            continue
+        if vid in sizes:
+            problems.append(f"{where}: duplicate video id")
+            continue
+        h, w = video["height"], video["width"]
+        if not (_is_int(h) and _is_int(w) and h > 0 and w > 0):
+            problems.append(f"{where}: fields 'height'/'width' must be positive integers, got {h}/{w}")
+            continue
+        names = video["file_names"]
+        if not isinstance(names, list) or any(not isinstance(n, str) for n in names):
+            problems.append(f"{where}: field 'file_names' must be a list of strings")
+            continue
+        if not names:
+            problems.append(f"{where}: field 'file_names': empty video (no frames)")
+            continue
+        if "length" in video and video["length"] != len(names):
+            problems.append(
+                f"{where}: field 'length' is {video['length']} but 'file_names' lists {len(names)} frames"
+            )
+        sizes[vid] = (h, w, len(names))
+
+    annotations = doc.get("annotations", [])
+    if not isinstance(annotations, list):
+        return [*problems, "top-level 'annotations' must be a list"]
+    ann_ids: set[int] = set()
+    for i, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            problems.append(f"annotations[{i}]: must be an object")
+            continue
+        aid, vid = ann.get("id"), ann.get("video_id")
+        where = f"video {vid}, annotation {aid}" if aid is not None else f"video {vid}, annotations[{i}]"
+        missing = [k for k in ("id", "video_id", "category_id", "segmentations") if k not in ann]
+        if missing:
+            problems.append(f"{where}: missing field(s) {', '.join(repr(k) for k in missing)}")
+            continue
+        if aid in ann_ids:
+            problems.append(f"{where}: duplicate annotation id")
+        ann_ids.add(aid)
+        if vid not in sizes:
+            problems.append(f"{where}: field 'video_id': unknown video id {vid}")
+            continue
+        if ann["category_id"] not in cat_ids:
+            problems.append(f"{where}: field 'category_id': {ann['category_id']} is not in 'categories'")
+        h, w, length = sizes[vid]
+        for field_name in ("segmentations", "bboxes", "areas"):
+            values = ann.get(field_name)
+            if values is None and field_name != "segmentations":
+                continue
+            if not isinstance(values, list):
+                problems.append(f"{where}: field '{field_name}' must be a list")
+            elif len(values) != length:
+                problems.append(
+                    f"{where}: field '{field_name}' has {len(values)} entries but the video has {length} frames"
+                )
+        segs = ann["segmentations"]
+        if not isinstance(segs, list):
+            continue
+        for t, segm in enumerate(segs[:length]):
+            if segm is None:
+                continue
+            err = _check_segmentation(segm, h, w)
+            if err:
+                problems.append(f"{where}: field 'segmentations', frame {t}: {err}")
+        boxes = ann.get("bboxes")
+        if isinstance(boxes, list):
+            for t, box in enumerate(boxes[:length]):
+                if box is not None and (
+                    not isinstance(box, list)
+                    or len(box) != 4
+                    or any(not isinstance(c, (int, float)) for c in box)
+                ):
+                    problems.append(f"{where}: field 'bboxes', frame {t}: expected [x, y, w, h] or null")
+    return problems
+
+
+class YTVISDataset:
+    """A validated YouTube-VIS annotation file plus the folder of its frames.
+
+    Args:
+        ann_file: path of the json (``train.json``, ``valid.json``, or a dev split).
+        image_root: folder the ``file_names`` are relative to (e.g. ``train/JPEGImages``).
+        check_files: also check now that every frame file exists (otherwise a missing frame is reported when
+            it is read, naming the file, video and frame).
+
+    Raises:
+        YTVISFormatError: listing every problem found in the file.
+    """
+
+    def __init__(
+        self, ann_file: str | os.PathLike[str], image_root: str | os.PathLike[str], check_files: bool = False
+    ) -> None:
+        self.ann_file = Path(ann_file)
+        self.image_root = Path(image_root)
+        try:
+            with open(self.ann_file) as f:
+                doc = json.load(f)
+        except FileNotFoundError:
+            raise YTVISFormatError(self.ann_file, ["file not found"]) from None
+        except json.JSONDecodeError as e:
+            raise YTVISFormatError(self.ann_file, [f"not valid JSON: {e}"]) from None
+        problems = validate(doc, self.ann_file)
+        if problems:
+            raise YTVISFormatError(self.ann_file, problems)
+        self.categories: list[dict[str, Any]] = sorted(doc["categories"], key=lambda c: c["id"])
+        #: dataset category id → contiguous label 0..C-1 (sorted-id order, as Mask2Former's ytvis loader).
+        self.cat_id_to_label = {c["id"]: i for i, c in enumerate(self.categories)}
+        self.label_to_cat_id = [c["id"] for c in self.categories]
+        self.class_names = [str(c["name"]) for c in self.categories]
+        self.videos = [
+            VideoRecord(id=v["id"], width=v["width"], height=v["height"], file_names=tuple(v["file_names"]))
+            for v in doc["videos"]
+        ]
+        self._video_index = {v.id: i for i, v in enumerate(self.videos)}
+        self.has_annotations = "annotations" in doc
+        self.instances: dict[int, list[InstanceRecord]] = {v.id: [] for v in self.videos}
+        for ann in doc.get("annotations", []):
+            self.instances[ann["video_id"]].append(
+                InstanceRecord(
+                    id=ann["id"],
+                    video_id=ann["video_id"],
+                    category_id=ann["category_id"],
+                    segmentations=tuple(ann["segmentations"]),
+                    bboxes=tuple(ann["bboxes"]) if isinstance(ann.get("bboxes"), list) else None,
+                    iscrowd=int(ann.get("iscrowd", 0) or 0),
+                )
+            )
+        if check_files:
+            self.check_files()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.categories)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def video(self, video_id: int) -> VideoRecord:
+        return self.videos[self._video_index[video_id]]
+
+    def frame_path(self, video: VideoRecord, frame: int) -> Path:
+        return self.image_root / video.file_names[frame]
+
+    def check_files(self) -> None:
+        """Raise :class:`YTVISFormatError` listing every frame file that does not exist."""
+        problems = [
+            f"video {v.id}, frame {t}: missing frame file {self.frame_path(v, t)}"
+            for v in self.videos
+            for t in range(v.length)
+            if not self.frame_path(v, t).is_file()
+        ]
+        if problems:
+            raise YTVISFormatError(self.ann_file, problems)
+
+    def instances_in_frame(self, video_id: int, frame: int) -> list[InstanceRecord]:
+        """Instances of ``video_id`` present (non-null segmentation) in ``frame``, crowd excluded."""
+        return [a for a in self.instances[video_id] if a.present(frame) and not a.iscrowd]
+
+    def frame_annotation(self, video_id: int, frame: int) -> FrameAnnotation:
+        """Decode the ground truth of one frame at the video's resolution."""
+        video = self.video(video_id)
+        h, w = video.height, video.width
+        anns = self.instances_in_frame(video_id, frame)
+        masks = np.zeros((len(anns), h, w), dtype=bool)
+        boxes = np.zeros((len(anns), 4), dtype=np.float32)
+        for k, ann in enumerate(anns):
+            masks[k] = rle.decode(ann.segmentations[frame], h, w)
+            box = ann.bboxes[frame] if ann.bboxes is not None else None
+            if box is not None:
+                x, y, bw, bh = box
+                boxes[k] = (x, y, x + bw, y + bh)
+            elif masks[k].any():
+                ys, xs = np.nonzero(masks[k])
+                boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        return FrameAnnotation(
+            masks=masks,
+            boxes=boxes,
+            category_ids=np.array([a.category_id for a in anns], dtype=np.int64),
+            instance_ids=np.array([a.id for a in anns], dtype=np.int64),
+        )
+
+    def summary(self) -> dict[str, int]:
+        """Counts of videos, frames, instances and annotated masks."""
+        return {
+            "videos": len(self.videos),
+            "frames": sum(v.length for v in self.videos),
+            "categories": self.num_classes,
+            "instances": sum(len(a) for a in self.instances.values()),
+            "masks": sum(
+                sum(s is not None for s in a.segmentations) for v in self.instances.values() for a in v
+            ),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: validate a YouTube-VIS json (and optionally its frame files); exit 1 listing the problems."""
+    p = argparse.ArgumentParser(prog="querytrack-check-data", description="Validate a YouTube-VIS json.")
+    p.add_argument("ann_file", type=Path)
+    p.add_argument("--images", type=Path, default=None, help="frame root (default: beside the json)")
+    p.add_argument("--check-files", action="store_true", help="also check every frame file exists")
+    args = p.parse_args(argv)
+    root = args.images or args.ann_file.parent
+    try:
+        ds = YTVISDataset(args.ann_file, root, check_files=args.check_files)
+    except YTVISFormatError as e:
+        print(e)
+        return 1
+    print(f"{args.ann_file}: OK " + ", ".join(f"{k}={v}" for k, v in ds.summary().items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
