@@ -76,11 +76,12 @@ def _to_frame_sample(
 ) -> FrameSample:
     boxes, masks, labels, ids = remove_degenerate(
         out["boxes"].as_subclass(torch.Tensor).float(),
-        out["masks"].as_subclass(torch.Tensor).bool(),
+        out["masks"].as_subclass(torch.Tensor),
         labels,
         ids,
         min_size=min_box_size,
     )
+    masks = masks.bool()
     return FrameSample(
         image=out["image"].as_subclass(torch.Tensor),
         target=FrameTarget(boxes=boxes, masks=masks, labels=labels, instance_ids=ids),
@@ -212,7 +213,7 @@ class VideoClip:
         else:
             image = read_frame(self.ytvis, video, t)
             empty = torch.zeros((0, 4))
-            sample = to_tv_sample(image, empty, torch.zeros((0, video.height, video.width), dtype=torch.bool))
+            sample = to_tv_sample(image, empty, torch.zeros((0, video.height, video.width), dtype=torch.uint8))
             labels = ids = torch.zeros((0,), dtype=torch.int64)
         out = self.transform(sample) if self.transform is not None else sample
         return _to_frame_sample(out, labels, ids, video, t, video.file_names[t], 0.0)

@@ -59,3 +59,15 @@ def to_compressed(segm: Any, height: int, width: int) -> dict[str, Any]:
 def decode(segm: Any, height: int, width: int) -> np.ndarray:
     """Decode any segmentation to a ``[H, W]`` bool array."""
     return mask_utils.decode(to_compressed(segm, height, width)).astype(bool)
+
+
+def decode_many(segms: list[Any], height: int, width: int) -> np.ndarray:
+    """Decode several segmentations of one frame in one pycocotools call.
+
+    Returns:
+        ``[K, H, W]`` uint8 (0/1), C-contiguous.
+    """
+    if not segms:
+        return np.zeros((0, height, width), dtype=np.uint8)
+    decoded = mask_utils.decode([to_compressed(s, height, width) for s in segms])  # [H, W, K], Fortran order
+    return np.ascontiguousarray(decoded.transpose(2, 0, 1))

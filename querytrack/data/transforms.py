@@ -115,7 +115,7 @@ def remove_degenerate(
 
     Args:
         boxes: ``[K, 4]`` absolute xyxy.
-        masks: ``[K, H, W]`` bool.
+        masks: ``[K, H, W]`` bool or uint8.
         others: further ``[K, ...]`` tensors (labels, instance ids) filtered alike.
 
     Returns:
@@ -124,7 +124,9 @@ def remove_degenerate(
     wh = boxes[:, 2:] - boxes[:, :2]
     keep = (wh >= min_size).all(dim=1)
     if masks.numel():
-        keep &= masks.flatten(1).any(dim=1)
+        keep &= masks.flatten(1).amax(dim=1) > 0
+    if bool(keep.all()):
+        return (boxes, masks, *others)
     return (boxes[keep], masks[keep], *(o[keep] for o in others))
 
 
@@ -148,7 +150,7 @@ class PairTransform:
 
 
 def to_tv_sample(image: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor) -> dict[str, Any]:
-    """Wrap plain tensors (uint8 ``[3, H, W]``, xyxy ``[K, 4]``, bool ``[K, H, W]``) as a v2 sample dict."""
+    """Wrap plain tensors (uint8 ``[3, H, W]``, xyxy ``[K, 4]``, uint8/bool ``[K, H, W]``) as a v2 sample dict."""
     h, w = image.shape[-2:]
     return {
         "image": tv_tensors.Image(image),

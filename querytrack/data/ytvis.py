@@ -93,7 +93,7 @@ class FrameAnnotation:
     """Decoded ground truth of one frame (original resolution).
 
     Attributes:
-        masks: ``[K, H, W]`` bool.
+        masks: ``[K, H, W]`` uint8 (0/1; uint8 rather than bool so that v2's nearest resize needs no cast).
         boxes: ``[K, 4]`` float32 absolute xyxy (from the json ``bboxes`` or, when missing, from the mask).
         category_ids: ``[K]`` int64 dataset category ids.
         instance_ids: ``[K]`` int64 annotation ids.
@@ -335,10 +335,9 @@ class YTVISDataset:
         video = self.video(video_id)
         h, w = video.height, video.width
         anns = self.instances_in_frame(video_id, frame)
-        masks = np.zeros((len(anns), h, w), dtype=bool)
+        masks = rle.decode_many([a.segmentations[frame] for a in anns], h, w)
         boxes = np.zeros((len(anns), 4), dtype=np.float32)
         for k, ann in enumerate(anns):
-            masks[k] = rle.decode(ann.segmentations[frame], h, w)
             box = ann.bboxes[frame] if ann.bboxes is not None else None
             if box is not None:
                 x, y, bw, bh = box

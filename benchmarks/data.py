@@ -1,0 +1,102 @@
+"""Data pipeline throughput: training pair samples/s per worker vs raw JPEG decode of the same frames.
+
+Both are measured in this process, interleaved in rounds (so machine noise hits both alike), on:
+
+* the default synthetic set (128 x 192 frames) with the synthetic augmentation;
+* YouTube-VIS-sized frames (720 x 1280, generated) with the paper augmentation, with and without crop.
+
+"raw decode" = PIL decoding both JPEG frames of each pair (the floor any loader pays); "pairs" = the whole
+``PairDataset.__getitem__`` (decode, RLE decode of the masks, shared augmentation, degenerate removal).
+Goal: ratio (pairs/s ÷ raw-decode pairs/s) ≥ 0.8.
+
+Run: ``python benchmarks/data.py`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from querytrack.data.datasets import PairDataset
+from querytrack.data.synthetic import SyntheticConfig, generate
+from querytrack.data.transforms import build_train_transform
+from querytrack.data.ytvis import YTVISDataset
+
+
+def _raw_decode(ds: PairDataset, index: int) -> None:
+    rng = np.random.default_rng([ds.seed, ds.epoch, index])
+    video_id, key = ds.index[index]
+    video = ds.ytvis.video(video_id)
+    ref = ds.sample_reference(video, key, rng)
+    for t in (key, ref):
+        with Image.open(ds.ytvis.frame_path(video, t)) as im:
+            np.asarray(im.convert("RGB"))
+
+
+def _pairs(ds: PairDataset, index: int) -> None:
+    ds[index]
+
+
+def measure(ds: PairDataset, n: int, rounds: int = 3) -> tuple[float, float]:
+    """Return (raw-decode pairs/s, pipeline pairs/s), interleaving ``rounds`` rounds of ``n`` samples each."""
+    totals = {"raw": 0.0, "pairs": 0.0}
+    idx = [i % len(ds) for i in range(n)]
+    _pairs(ds, 0)  # warm-up
+    for _ in range(rounds):
+        for name, fn in (("raw", _raw_decode), ("pairs", _pairs)):
+            start = time.perf_counter()
+            for i in idx:
+                fn(ds, i)
+            totals[name] += time.perf_counter() - start
+    return rounds * n / totals["raw"], rounds * n / totals["pairs"]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    torch.set_num_threads(1)  # one loader worker = one thread
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        syn = Path(tmp) / "syn"
+        generate(syn, SyntheticConfig(num_train_videos=8 if quick else 16, num_valid_videos=1))
+        big = Path(tmp) / "big"
+        generate(
+            big,
+            SyntheticConfig(
+                num_train_videos=2 if quick else 4, num_valid_videos=1, min_frames=6, max_frames=8, height=720, width=1280
+            ),
+        )
+        syn_aug = build_train_transform(
+            min_sizes=(96, 128, 160), max_size=256, crop_resize_sizes=(128, 144, 160), crop_min=96, crop_max=160
+        )
+        cases = [
+            ("synthetic 128x192, synthetic aug", syn, syn_aug),
+            ("720x1280, paper aug (crop)", big, build_train_transform()),
+            ("720x1280, paper aug (no crop)", big, build_train_transform(crop=False)),
+        ]
+        for name, root, aug in cases:
+            ytvis = YTVISDataset(root / "train.json", root / "train" / "JPEGImages")
+            ds = PairDataset(ytvis, transform=aug)
+            n = 40 if quick else (200 if "synthetic" in name else 40)
+            raw, pairs = measure(ds, n)
+            rows.append({"case": name, "raw_decode_pairs_s": raw, "pairs_s": pairs, "ratio": pairs / raw})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer samples")
+    args = p.parse_args()
+    rows = run(args.quick)
+    print(f"{'data pipeline (1 worker)':<36} {'raw decode pairs/s':>19} {'pairs/s':>9} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['case']:<36} {r['raw_decode_pairs_s']:>19.1f} {r['pairs_s']:>9.1f} {r['ratio']:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
