@@ -37,7 +37,8 @@ class YTVISDataModule(L.LightningDataModule):
         train_ann / train_images: training json and its frame root.
         val_ann / val_images: evaluation json (with ground truth for local AP, e.g. a dev split) and frames.
         train_transform: v2 transform for training pairs (see :mod:`querytrack.data.transforms`).
-        test_short_size / test_max_size: test-time resize (paper: 640/1333, or 360/640 for the R50 baseline).
+        test_short_size / test_max_size: test-time resize (paper: 640/1333, or 360/640 for the R50 baseline),
+            exposed as ``test_transform``; validation clips yield original frames and the model resizes.
         batch_size: training pairs per device.
         num_workers: loader workers per device; ``persistent_workers`` keeps them across epochs.
         pin_memory: pin host memory for faster host-to-GPU copies (ignored without CUDA).
@@ -105,7 +106,8 @@ class YTVISDataModule(L.LightningDataModule):
                 seed=self.seed,
             )
         if stage in (None, "fit", "validate", "test", "predict") and self.val_set is None and self.val_ann:
-            self.val_set = VideoDataset(self._load(self.val_ann, self.val_images, "val"), self.test_transform)
+            # Original frames: the streaming tracker resizes each frame itself and maps results back.
+            self.val_set = VideoDataset(self._load(self.val_ann, self.val_images, "val"), transform=None)
 
     @property
     def num_classes(self) -> int:

@@ -36,7 +36,8 @@ def test_synthetic_datamodule_generates_and_loads(tmp_path: Path) -> None:
     clip = next(iter(dm.val_dataloader()))
     assert isinstance(clip, VideoClip)
     frame = next(iter(clip))
-    assert frame.image.shape[-2:] == (96, 128)
+    assert frame.image.shape[-2:] == (48, 64)  # original frames: the tracker resizes
+    assert dm.test_transform(frame.image).shape[-2:] == (96, 128)
 
 
 def test_synthetic_datamodule_rejects_unknown_option(tmp_path: Path) -> None:

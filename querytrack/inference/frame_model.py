@@ -1,0 +1,54 @@
+"""Adapter: a batched detector (``QueryInstDetector`` / ``QueryTrack``) as the streaming loop's ``FrameModel``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from querytrack.data.collate import padded_size
+from querytrack.inference.postprocess import RawFrameOutput
+
+
+class DetectorFrameModel:
+    """Run a detector on one frame at a time (``predict_frame``), as :func:`~querytrack.inference.stream.track_video` needs.
+
+    Args:
+        detector: a module whose ``forward(images [B,3,Hp,Wp] uint8, image_sizes [B,2])`` returns a
+            ``DetectorOutput`` (``QueryInstDetector`` or ``QueryTrack``).
+        size_divisibility: frames are zero-padded to a multiple of this (32).
+    """
+
+    def __init__(self, detector: nn.Module, size_divisibility: int = 32) -> None:
+        self.detector = detector
+        self.size_divisibility = size_divisibility
+
+    def predict_frame(self, image: Tensor) -> RawFrameOutput:
+        """One ``uint8`` RGB frame ``Tensor[3, h, w]`` → final-stage outputs of its N queries."""
+        h, w = int(image.shape[-2]), int(image.shape[-1])
+        hp, wp = padded_size([(h, w)], self.size_divisibility)
+        batch = F.pad(image, (0, wp - w, 0, hp - h))[None]
+        sizes = torch.tensor([[h, w]], dtype=torch.int64, device=image.device)
+        out = self.detector(batch, sizes)
+        mask_indices = out.mask_indices[0]
+        mask_logits = out.mask_logits[0]
+        n = out.cls_logits.shape[1]
+        position = torch.full((n,), -1, dtype=torch.int64, device=mask_indices.device)
+        position[mask_indices] = torch.arange(mask_indices.numel(), device=mask_indices.device)
+
+        def masks_of(queries: Tensor) -> Tensor:
+            pos = position[queries.to(position.device)]
+            if bool((pos < 0).any()):
+                raise RuntimeError("a selected query has no mask: raise the detector's mask_topk to >= top_k")
+            return mask_logits[pos]
+
+        embeds = out.track_embeddings
+        if embeds is None:
+            raise RuntimeError("tracking needs a detector with track heads (with_track_head=True)")
+        return RawFrameOutput(
+            cls_logits=out.cls_logits[0].float(),
+            boxes=out.boxes[0].float(),
+            mask_logits=masks_of,
+            embeddings=embeds[0].float(),
+            image_size=(h, w),
+        )

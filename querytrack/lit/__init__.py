@@ -1,0 +1,1 @@
+"""Lightning wiring: the LightningModule, optimizer/schedule, loggers."""

@@ -1,0 +1,220 @@
+"""The LightningModule: wires the QueryTrack model, its losses, the optimizer and video evaluation.
+
+* ``training_step``: a :class:`~querytrack.types.PairBatch` → ``QueryTrack.loss`` (detector losses on the key
+  frame + contrastive tracking loss); weighted and raw losses per stage are logged; a non-finite loss stops the
+  run naming the batch's videos and frames.
+* validation / test: each step is one lazy :class:`~querytrack.data.datasets.VideoClip` streamed through
+  :func:`~querytrack.inference.stream.track_video` (constant memory); results are gathered across ranks and
+  scored with :func:`~querytrack.evaluation.evaluate_ytvis` (``val/AP``, ``val/AP50``, ...).
+* ``configure_optimizers``: AdamW with parameter groups (see :mod:`querytrack.lit.optim`), per-step LR schedule
+  with linear warm-up and ×``gamma`` at the epochs in ``milestones``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torchvision.transforms import v2
+
+from querytrack.data.datasets import VideoClip
+from querytrack.evaluation import evaluate_ytvis
+from querytrack.inference.frame_model import DetectorFrameModel
+from querytrack.inference.results import VideoTrackBuilder, write_results
+from querytrack.inference.stream import track_video
+from querytrack.inference.tracker import Tracker
+from querytrack.lit.optim import build_step_scheduler, param_groups
+from querytrack.types import PairBatch
+
+LOGGED_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN/inf; the message names the batch's videos and frames."""
+
+
+class QueryTrackModule(L.LightningModule):
+    """Training and evaluation of QueryTrack.
+
+    Args:
+        model: a ``QueryTrack`` (``querytrack.modeling.build_querytrack``): ``loss(PairBatch)`` and a
+            ``detector`` for inference.
+        lr: AdamW learning rate for ``base_batch_size`` (paper: 1.25e-5 at batch 32). The run scales nothing:
+            the recipe keeps the effective batch by gradient accumulation (see ``querytrack.run``).
+        weight_decay: AdamW weight decay (QueryInst official: 1e-4); none on norms, biases, embeddings.
+        backbone_lr_mult: LR multiplier of the backbone (QueryInst official: 1.0; mmdetection: 0.1).
+        betas: AdamW betas.
+        milestones: epochs (fractions allowed) where the LR is multiplied by ``gamma`` (paper: 9, 11 of 12).
+        gamma: the step-decay factor.
+        warmup_steps: linear warm-up optimizer steps (from ``warmup_ratio`` × LR).
+        warmup_ratio: starting LR factor of the warm-up.
+        tracker: the online tracker used for validation (``None``: ``Tracker()`` defaults).
+        test_short_size / test_max_size: test-time resize of each frame (paper: 640 / 1333, or 360 / 640).
+        top_k: candidates per frame handed to the tracker (paper: 10).
+        max_tracks_per_video: cap of result entries per video (≤ 100).
+        score_mode: ``"aggregate"`` (whole-video class/score) or ``"causal"`` (decided online, never revised).
+        eval_hota: also compute HOTA / DetA / AssA (trackeval; slower).
+        results_dir: where validation results json are written (default: the trainer's log dir).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        lr: float = 1.25e-5,
+        weight_decay: float = 1e-4,
+        backbone_lr_mult: float = 1.0,
+        betas: Sequence[float] = (0.9, 0.999),
+        milestones: Sequence[float] = (9, 11),
+        gamma: float = 0.1,
+        warmup_steps: int = 1000,
+        warmup_ratio: float = 0.001,
+        tracker: Tracker | None = None,
+        test_short_size: int = 640,
+        test_max_size: int = 1333,
+        top_k: int = 10,
+        max_tracks_per_video: int = 100,
+        score_mode: str = "aggregate",
+        eval_hota: bool = False,
+        results_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["model", "tracker"], logger=False)
+        self.model = model
+        self.tracker = tracker if tracker is not None else Tracker()
+        self.test_resize = v2.Resize(size=test_short_size, max_size=test_max_size, antialias=True)
+        self._val_results: list[dict[str, Any]] = []
+        self._val_gt: str | None = None
+        self._val_categories: list[int] | None = None
+        self.last_metrics: dict[str, float] = {}
+        self.last_results_path: str | None = None
+
+    # ------------------------------------------------------------------ training
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, PairBatch):
+            return batch.to(device)
+        return batch  # VideoClip: frames are moved one at a time by the streaming loop
+
+    def training_step(self, batch: PairBatch, batch_idx: int) -> Tensor:
+        losses = self.model.loss(batch)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite training loss ({loss.item()}) at step {self.global_step}, batch {batch_idx}: "
+                f"key frames {list(zip(batch.key.video_ids, batch.key.frame_indices, strict=True))}, "
+                f"reference frames {list(zip(batch.ref.video_ids, batch.ref.frame_indices, strict=True))} "
+                f"(video id, frame index); files {batch.key.file_names}. "
+                + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items() if not torch.isfinite(v))
+            )
+        bs = len(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"},
+            batch_size=bs,
+        )
+        return loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        groups = param_groups(self.model, hp.weight_decay, hp.backbone_lr_mult)
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
+        steps_per_epoch = 1
+        trainer = self._trainer
+        if trainer is not None and trainer.max_epochs and trainer.max_epochs > 0:
+            total = trainer.estimated_stepping_batches
+            if math.isfinite(total):
+                steps_per_epoch = max(1, int(total) // trainer.max_epochs)
+        milestones = [int(round(m * steps_per_epoch)) for m in hp.milestones]
+        scheduler = build_step_scheduler(optimizer, milestones, hp.gamma, hp.warmup_steps, hp.warmup_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_epoch_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "set_epoch"):
+            dm.set_epoch(self.current_epoch)
+
+    # ---------------------------------------------------------------- evaluation
+    def _track_clip(self, clip: VideoClip) -> None:
+        if clip.transform is not None:
+            raise ValueError("validation clips must yield original frames (VideoDataset(transform=None))")
+        builder = VideoTrackBuilder()
+        frames = (f.image for f in clip)
+        frame_model = DetectorFrameModel(
+            self.model.detector if hasattr(self.model, "detector") else self.model
+        )
+        for result in track_video(
+            frame_model,
+            frames,
+            self.tracker,
+            resize=self.test_resize,
+            device=self.device,
+            top_k=self.hparams.top_k,
+        ):
+            builder.add(result)
+        self._val_results.extend(
+            builder.entries(
+                clip.video_id,
+                clip.ytvis.label_to_cat_id,
+                num_frames=clip.length,
+                mode=self.hparams.score_mode,
+                max_tracks=self.hparams.max_tracks_per_video,
+            )
+        )
+        self._val_gt = str(clip.ytvis.ann_file)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_results = []
+
+    def validation_step(self, clip: VideoClip, batch_idx: int) -> None:
+        self._track_clip(clip)
+
+    def on_validation_epoch_end(self) -> None:
+        self._evaluate("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._val_results = []
+
+    def test_step(self, clip: VideoClip, batch_idx: int) -> None:
+        self._track_clip(clip)
+
+    def on_test_epoch_end(self) -> None:
+        self._evaluate("test")
+
+    def _gather(self) -> tuple[list[dict[str, Any]], str | None]:
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self._val_results, self._val_gt
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, (self._val_results, self._val_gt))
+        results = [r for p in parts for r in p[0]]
+        gt = next((p[1] for p in parts if p[1]), None)
+        return results, gt
+
+    def _evaluate(self, split: str) -> None:
+        results, gt = self._gather()
+        if gt is None or self.trainer.sanity_checking:
+            return
+        metrics: dict[str, float] = {}
+        if self.global_rank == 0:
+            out_dir = Path(self.hparams.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
+            os.makedirs(out_dir, exist_ok=True)
+            path = out_dir / f"{split}_results.json"
+            write_results(results, path)
+            self.last_results_path = str(path)
+            metrics = evaluate_ytvis(gt, results, per_category=False, hota=self.hparams.eval_hota)
+        if dist.is_available() and dist.is_initialized():
+            box = [metrics]
+            dist.broadcast_object_list(box, src=0)
+            metrics = box[0]
+        self.last_metrics = metrics
+        logged = {
+            f"{split}/{k}": float(v)
+            for k, v in metrics.items()
+            if k in LOGGED_METRICS or k in ("HOTA", "DetA", "AssA")
+        }
+        self.log_dict(logged, sync_dist=True, batch_size=1)

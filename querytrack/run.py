@@ -1,0 +1,132 @@
+"""``python -m querytrack.run``: train (and evaluate) QueryTrack from the Hydra configs in ``conf/``.
+
+With no arguments it trains the small synthetic configuration on CPU, evaluates it on the synthetic valid split
+and prints the AP table (``make run``). Examples::
+
+    python -m querytrack.run backbone=swin_l data=ytvis21 schedule=paper augmentation=paper trainer=ddp trainer.devices=8
+    python -m querytrack.run -m module.lr=1e-4,2e-4        # a sweep (Hydra multirun)
+    python -m querytrack.run ckpt_path=last                # resume the run in hydra.run.dir
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from querytrack.evaluation.ytvis_eval import STAT_KEYS
+
+
+def git_sha() -> str:
+    """Commit of the code being run (``unknown`` outside a git checkout)."""
+    try:
+        return subprocess.check_output(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, stderr=subprocess.DEVNULL, text=True
+        ).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def gradient_accumulation(effective_batch: int, num_nodes: int, devices: int, batch_size: int) -> int:
+    """Accumulation steps that keep ``effective_batch`` pairs per optimizer step.
+
+    Raises:
+        ValueError: when ``effective_batch`` is not a multiple of ``num_nodes × devices × batch_size``.
+    """
+    per_step = num_nodes * devices * batch_size
+    if per_step <= 0 or effective_batch % per_step:
+        raise ValueError(
+            f"effective_batch_size={effective_batch} is not a multiple of num_nodes x devices x batch_size "
+            f"= {num_nodes} x {devices} x {batch_size} = {per_step}"
+        )
+    return effective_batch // per_step
+
+
+def _devices(trainer_cfg: DictConfig) -> int:
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, int):
+        return devices if devices > 0 else 1
+    if isinstance(devices, str) and devices.isdigit():
+        return int(devices)
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        return len(devices)
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """The 12 YouTube-VIS stats as a two-row table."""
+    keys = [k for k in STAT_KEYS if k in metrics] + [k for k in ("HOTA", "DetA", "AssA") if k in metrics]
+    head = " ".join(f"{k:>6}" for k in keys)
+    vals = " ".join(f"{100 * metrics[k]:>6.1f}" if metrics[k] >= 0 else f"{'-':>6}" for k in keys)
+    return f"{head}\n{vals}"
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Instantiate everything from ``cfg``, fit, evaluate; return metrics and paths."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = instantiate(cfg.model, num_classes=datamodule.num_classes)
+    module = instantiate(cfg.module, model=model)
+
+    accumulate = gradient_accumulation(
+        cfg.effective_batch_size, cfg.trainer.get("num_nodes", 1), _devices(cfg.trainer), cfg.data.batch_size
+    )
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if not loggers:  # nothing to monitor the LR into
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, accumulate_grad_batches=accumulate
+    )
+    print(
+        f"effective batch {cfg.effective_batch_size} = {trainer.num_nodes} node(s) x {trainer.num_devices} device(s) "
+        f"x {cfg.data.batch_size} pairs x {accumulate} accumulation step(s); lr {cfg.module.lr} for that batch"
+    )
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for lg in trainer.loggers:
+        lg.log_hyperparams({"config": resolved, "git_sha": git_sha()})
+
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path == "last":
+        ckpt_path = str(Path(cfg.trainer.default_root_dir) / "checkpoints" / "last.ckpt")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    out: dict[str, Any] = {"metrics": dict(module.last_metrics)}
+    checkpoint = None
+    for cb in trainer.checkpoint_callbacks:
+        checkpoint = getattr(cb, "best_model_path", None) or getattr(cb, "last_model_path", None)
+    if cfg.get("evaluate") and not trainer.fast_dev_run:
+        trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
+        out["metrics"] = dict(module.last_metrics)
+    out["checkpoint"] = checkpoint
+    out["results"] = module.last_results_path
+    if trainer.is_global_zero and out["metrics"]:
+        print("\nYouTube-VIS metrics on the validation split (x100):")
+        print(format_metrics(out["metrics"]))
+        print(f"checkpoint: {checkpoint}\nresults:    {out['results']}")
+    return out
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    os.environ.setdefault("WANDB_SILENT", "true")
+    out = train(cfg)
+    name = cfg.get("optimized_metric")
+    key = name.split("/", 1)[-1] if name else None
+    value = out["metrics"].get(key) if key else None
+    return float(value) if value is not None else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Every option of every config group composes and instantiates (CPU, tiny sizes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from querytrack.inference.tracker import Tracker
+from querytrack.lit.module import QueryTrackModule
+from querytrack.modeling import QueryTrack
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+SMALL_BACKBONES = ["r18", "r50", "swin_t"]
+
+
+@pytest.mark.parametrize("backbone", _options("backbone"))
+def test_backbone_options_compose(make_cfg: Callable[..., DictConfig], backbone: str) -> None:
+    cfg = make_cfg(f"backbone={backbone}")
+    assert cfg.model.backbone == backbone
+
+
+@pytest.mark.parametrize("backbone", SMALL_BACKBONES)
+def test_backbone_options_instantiate(make_cfg: Callable[..., DictConfig], backbone: str) -> None:
+    cfg = make_cfg(f"backbone={backbone}", "model.pretrained=false")
+    model = instantiate(cfg.model, num_classes=5)
+    assert isinstance(model, QueryTrack)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", sorted(set(_options("backbone")) - set(SMALL_BACKBONES)))
+def test_large_backbone_options_instantiate(make_cfg: Callable[..., DictConfig], backbone: str) -> None:
+    cfg = make_cfg(f"backbone={backbone}", "model.pretrained=false")
+    assert isinstance(instantiate(cfg.model, num_classes=40), QueryTrack)
+
+
+@pytest.mark.parametrize("group", ["augmentation", "data", "schedule", "tracker", "logger", "callbacks"])
+def test_group_options_instantiate(
+    make_cfg: Callable[..., DictConfig], group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    for option in _options(group):
+        tiny = group != "data" or option == "synthetic"  # debug=tiny shrinks the synthetic set only
+        cfg = make_cfg(f"{group}={option}", *([] if tiny else ["~debug"]))
+        if group == "data":
+            dm = instantiate(cfg.data)
+            assert dm.batch_size >= 1
+        elif group == "augmentation":
+            assert callable(instantiate(cfg.augmentation))
+        elif group == "tracker":
+            assert isinstance(instantiate(cfg.tracker), Tracker)
+        elif group == "schedule":
+            module = instantiate(cfg.module, model=instantiate(cfg.model, num_classes=5))
+            assert isinstance(module, QueryTrackModule) and module.hparams.lr == cfg.module.lr
+        else:
+            for node in (cfg.get(group) or {}).values():
+                assert instantiate(node) is not None
+
+
+@pytest.mark.parametrize("trainer", _options("trainer"))
+def test_trainer_options_instantiate(make_cfg: Callable[..., DictConfig], trainer: str) -> None:
+    # GPU options are instantiated on CPU here (what they would run with is checked on their keys).
+    cfg = make_cfg(f"trainer={trainer}", "trainer.accelerator=cpu", "trainer.precision=32-true")
+    if trainer in ("ddp", "ddp_multinode"):
+        assert cfg.trainer.strategy == "ddp" and cfg.trainer.devices == 8
+        cfg.trainer.devices = 2
+    if trainer == "ddp_multinode":
+        assert cfg.trainer.num_nodes == 2
+    if trainer != "cpu":
+        assert make_cfg(f"trainer={trainer}").trainer.precision == "bf16-mixed"
+    assert instantiate(cfg.trainer, logger=False) is not None
+
+
+def test_paper_command_composes(make_cfg: Callable[..., DictConfig]) -> None:
+    """``python -m querytrack.run backbone=swin_l trainer.devices=8`` with the paper groups."""
+    cfg = make_cfg(
+        "backbone=swin_l",
+        "trainer=ddp",
+        "trainer.devices=8",
+        "schedule=paper",
+        "augmentation=paper",
+        "data=ytvis21",
+        "~debug",
+    )
+    assert cfg.model.backbone == "swin_l" and cfg.trainer.devices == 8 and cfg.trainer.strategy == "ddp"
+    assert (
+        cfg.module.lr == 1.25e-5 and list(cfg.module.milestones) == [9, 11] and cfg.trainer.max_epochs == 12
+    )
+    assert cfg.effective_batch_size == 32

@@ -1,0 +1,99 @@
+"""Training integration on the tiny synthetic set: fast_dev_run, sweeps, resume, non-finite loss."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig
+
+from querytrack.lit.module import NonFiniteLossError
+from querytrack.modeling.querytrack import QueryTrack
+from querytrack.run import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_fast_dev_run_train_and_validate(make_cfg: Callable[..., DictConfig]) -> None:
+    out = train(make_cfg("trainer.fast_dev_run=true"))
+    assert set(out["metrics"]) >= {"AP", "AP50", "AR10"}  # validation ran and was scored
+    assert all(-1.0 <= v <= 1.0 for k, v in out["metrics"].items() if k in ("AP", "AR10"))
+
+
+def test_resume_from_last_checkpoint_continues_step_and_lr(make_cfg: Callable[..., DictConfig]) -> None:
+    first = make_cfg("trainer.max_epochs=1", "logger=none")
+    train(first)
+    last = Path(first.output_dir) / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 2
+    lr_before = state["lr_schedulers"][0]["_last_lr"]
+
+    second = make_cfg("trainer.max_epochs=2", "logger=none", "ckpt_path=last")
+    resumed: dict[str, object] = {}
+
+    from lightning.pytorch.callbacks import Callback
+
+    class Probe(Callback):
+        def on_train_start(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+            resumed["step"] = trainer.global_step
+            resumed["lr"] = [g["lr"] for g in trainer.optimizers[0].param_groups]
+
+    import querytrack.run as run_module
+
+    real = run_module.instantiate
+
+    def with_probe(node, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "callbacks" in kwargs:
+            kwargs["callbacks"] = [*kwargs["callbacks"], Probe()]
+        return real(node, *args, **kwargs)
+
+    run_module.instantiate = with_probe  # type: ignore[assignment]
+    try:
+        train(second)
+    finally:
+        run_module.instantiate = real  # type: ignore[assignment]
+    assert resumed["step"] == 2
+    assert resumed["lr"] == pytest.approx(lr_before)
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 4
+
+
+def test_non_finite_loss_names_the_batch(
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_loss = QueryTrack.loss
+
+    def nan_loss(self, pair):  # type: ignore[no-untyped-def]
+        losses = real_loss(self, pair)
+        losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(QueryTrack, "loss", nan_loss)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss .*key frames \[\(\d+, \d+\)"):
+        train(make_cfg("trainer.fast_dev_run=true"))
+
+
+def test_multirun_sweep_two_values(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "querytrack.run",
+        "-m",
+        "debug=tiny",
+        "trainer.fast_dev_run=true",
+        "logger=none",
+        f"data.root={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "module.lr=1e-4,2e-4",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit()) == [
+        "0",
+        "1",
+    ]
