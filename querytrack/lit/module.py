@@ -130,7 +130,7 @@ class QueryTrackModule(L.LightningModule):
             total = trainer.estimated_stepping_batches
             if math.isfinite(total):
                 steps_per_epoch = max(1, int(total) // trainer.max_epochs)
-        milestones = [int(round(m * steps_per_epoch)) for m in hp.milestones]
+        milestones = [round(m * steps_per_epoch) for m in hp.milestones]
         scheduler = build_step_scheduler(optimizer, milestones, hp.gamma, hp.warmup_steps, hp.warmup_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
