@@ -36,6 +36,10 @@ class DetectorFrameModel:
         position = torch.full((n,), -1, dtype=torch.int64, device=mask_indices.device)
         position[mask_indices] = torch.arange(mask_indices.numel(), device=mask_indices.device)
 
+        # Candidates are drawn only among queries that have masks. In exact arithmetic the top-k (query, class)
+        # pairs already lie among the detector's top-k queries; this makes ties (e.g. an untrained model) safe.
+        cls_logits = out.cls_logits[0].float().masked_fill((position < 0)[:, None], float("-inf"))
+
         def masks_of(queries: Tensor) -> Tensor:
             pos = position[queries.to(position.device)]
             if bool((pos < 0).any()):
@@ -46,7 +50,7 @@ class DetectorFrameModel:
         if embeds is None:
             raise RuntimeError("tracking needs a detector with track heads (with_track_head=True)")
         return RawFrameOutput(
-            cls_logits=out.cls_logits[0].float(),
+            cls_logits=cls_logits,
             boxes=out.boxes[0].float(),
             mask_logits=masks_of,
             embeddings=embeds[0].float(),
