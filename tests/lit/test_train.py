@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fast_dev_run_train_and_validate(make_cfg: Callable[..., DictConfig]) -> None:
-    out = train(make_cfg("trainer.fast_dev_run=true"))
+    cfg = make_cfg("trainer.fast_dev_run=true")
+    out = train(cfg)
     assert set(out["metrics"]) >= {"AP", "AP50", "AR10"}  # validation ran and was scored
     assert all(-1.0 <= v <= 1.0 for k, v in out["metrics"].items() if k in ("AP", "AR10"))
+    videos = list(Path(cfg.output_dir).rglob("overlays/*.mp4"))  # the overlay callback rendered a clip
+    assert len(videos) == 1 and videos[0].stat().st_size > 0
 
 
 def test_resume_from_last_checkpoint_continues_step_and_lr(make_cfg: Callable[..., DictConfig]) -> None:

@@ -1,0 +1,93 @@
+"""Project callbacks: a tracked overlay video of one validation clip and its ID-switch count, per validation."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from querytrack.data import rle as rle_utils
+from querytrack.inference.frame_model import DetectorFrameModel
+from querytrack.inference.stream import track_video
+from querytrack.video_io import write_video
+from querytrack.visualize import count_id_switches, decode_rles, overlay
+
+
+class TrackOverlayCallback(Callback):
+    """After each validation, track one validation clip, write its overlay video and log ID switches.
+
+    The video goes to ``<log dir>/overlays/epoch<NN>.mp4`` and, with a W&B logger, to the dashboard as
+    ``val/overlay``; ``val/id_switches`` (mask IoU ≥ 0.5 matching to the ground truth) is logged everywhere.
+
+    Args:
+        video_index: which validation video to show.
+        max_frames: frames of it to track and render.
+        fps: frame rate of the overlay video.
+        every_n_epochs: render on every n-th validation only.
+    """
+
+    def __init__(
+        self, video_index: int = 0, max_frames: int = 48, fps: float = 6.0, every_n_epochs: int = 1
+    ) -> None:
+        self.video_index = video_index
+        self.max_frames = max_frames
+        self.fps = fps
+        self.every_n_epochs = every_n_epochs
+        self.last_video: str | None = None
+        self.last_id_switches: int | None = None
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dm: Any = getattr(trainer, "datamodule", None)
+        val_set = getattr(dm, "val_set", None)
+        if trainer.sanity_checking or val_set is None or len(val_set) == 0:
+            return
+        if trainer.current_epoch % self.every_n_epochs:
+            return
+        clip = val_set[min(self.video_index, len(val_set) - 1)]
+        model: Any = pl_module
+        detector = model.model.detector if hasattr(model.model, "detector") else model.model
+        frames = [f.image for f in itertools.islice(clip, self.max_frames)]
+        results = list(
+            track_video(
+                DetectorFrameModel(detector),
+                frames,
+                copy.deepcopy(model.tracker),
+                resize=model.test_resize,
+                device=pl_module.device,
+                top_k=model.hparams.top_k,
+            )
+        )
+        h, w = clip.orig_size
+        names = clip.ytvis.class_names
+        rendered = [
+            overlay(f, decode_rles(r.rles, h, w), r.boxes, r.track_ids, r.labels, names)
+            for f, r in zip(frames, results, strict=True)
+        ]
+        gt = [
+            [rle_utils.to_compressed(s, h, w) if s is not None else None for s in inst.segmentations]
+            for inst in clip.ytvis.instances[clip.video_id]
+        ]
+        switches = count_id_switches(gt, [(r.track_ids, r.rles) for r in results])
+        self.last_id_switches = switches
+        pl_module.log("val/id_switches", float(switches), batch_size=1)
+        if not trainer.is_global_zero:
+            return
+        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "overlays"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"epoch{trainer.current_epoch:02d}.mp4"
+        write_video(path, rendered, self.fps)
+        self.last_video = str(path)
+        for lg in trainer.loggers:
+            if type(lg).__name__ == "WandbLogger":
+                import wandb
+
+                lg.experiment.log(
+                    {
+                        "val/overlay": wandb.Video(str(path), format="mp4"),
+                        "trainer/global_step": trainer.global_step,
+                    }
+                )
