@@ -77,6 +77,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
+    if cfg.get("init_checkpoint"):
+        from querytrack.checkpoints.mmdet import load_mmdet_checkpoint
+
+        # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh.
+        load_mmdet_checkpoint(
+            model, cfg.init_checkpoint, weights_only=cfg.get("init_checkpoint_weights_only", True)
+        )
     module = instantiate(cfg.module, model=model)
 
     accumulate = gradient_accumulation(

@@ -97,3 +97,15 @@ def test_paper_command_composes(make_cfg: Callable[..., DictConfig]) -> None:
         cfg.module.lr == 1.25e-5 and list(cfg.module.milestones) == [9, 11] and cfg.trainer.max_epochs == 12
     )
     assert cfg.effective_batch_size == 32
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_experiment_options_compose(make_cfg: Callable[..., DictConfig], experiment: str) -> None:
+    cfg = make_cfg(f"experiment={experiment}", "~debug")
+    assert cfg.task_name == experiment and cfg.model.num_stages == 6 and cfg.model.hidden_dim == 256
+    assert cfg.trainer.strategy == "ddp" and cfg.module.lr == 1.25e-5
+    if "r50" in experiment:
+        assert cfg.model.num_queries == 100 and cfg.data.test_short_size == 360
+        assert not cfg.augmentation.crop
+    else:
+        assert cfg.model.num_queries == 300 and cfg.model.backbone == "swin_l" and cfg.augmentation.crop
