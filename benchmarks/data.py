@@ -68,11 +68,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         generate(
             big,
             SyntheticConfig(
-                num_train_videos=2 if quick else 4, num_valid_videos=1, min_frames=6, max_frames=8, height=720, width=1280
+                num_train_videos=2 if quick else 4,
+                num_valid_videos=1,
+                min_frames=6,
+                max_frames=8,
+                height=720,
+                width=1280,
             ),
         )
         syn_aug = build_train_transform(
-            min_sizes=(96, 128, 160), max_size=256, crop_resize_sizes=(128, 144, 160), crop_min=96, crop_max=160
+            min_sizes=(96, 128, 160),
+            max_size=256,
+            crop_resize_sizes=(128, 144, 160),
+            crop_min=96,
+            crop_max=160,
         )
         cases = [
             ("synthetic 128x192, synthetic aug", syn, syn_aug),

@@ -213,7 +213,9 @@ class VideoClip:
         else:
             image = read_frame(self.ytvis, video, t)
             empty = torch.zeros((0, 4))
-            sample = to_tv_sample(image, empty, torch.zeros((0, video.height, video.width), dtype=torch.uint8))
+            sample = to_tv_sample(
+                image, empty, torch.zeros((0, video.height, video.width), dtype=torch.uint8)
+            )
             labels = ids = torch.zeros((0,), dtype=torch.int64)
         out = self.transform(sample) if self.transform is not None else sample
         return _to_frame_sample(out, labels, ids, video, t, video.file_names[t], 0.0)

@@ -25,7 +25,9 @@ def video_ids_checksum(video_ids: list[int]) -> str:
     return hashlib.sha256(json.dumps(sorted(int(v) for v in video_ids)).encode()).hexdigest()
 
 
-def choose_val_videos(video_ids: list[int], seed: int, fraction: float | None, count: int | None) -> list[int]:
+def choose_val_videos(
+    video_ids: list[int], seed: int, fraction: float | None, count: int | None
+) -> list[int]:
     """Pick the validation videos (sorted), deterministic given ``seed`` and the set of ids.
 
     Args:
@@ -60,7 +62,9 @@ def split_dataset(data: dict[str, Any], val_ids: list[int]) -> tuple[dict[str, A
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``querytrack-devsplit``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("train_json", help="YouTube-VIS train json (with annotations)")
     parser.add_argument("--out-dir", help="output folder (default: next to the input)")
     group = parser.add_mutually_exclusive_group()

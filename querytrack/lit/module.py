@@ -216,7 +216,9 @@ class QueryTrackModule(L.LightningModule):
             metrics = box[0]
         self.last_metrics = metrics
         if self.global_rank == 0 and metrics:
-            shown = " ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("AP", "AP50", "AP75", "AR1", "AR10") if k in metrics)
+            shown = " ".join(
+                f"{k} {100 * metrics[k]:.1f}" for k in ("AP", "AP50", "AP75", "AR1", "AR10") if k in metrics
+            )
             print(f"[{split}] epoch {self.current_epoch} step {self.global_step}: {shown}", flush=True)
         logged = {
             f"{split}/{k}": float(v)

@@ -1,0 +1,85 @@
+"""``evaluate_ytvis``: official YouTube-VIS AP/AR + per-category AP (+ optional HOTA) in one call."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from querytrack.evaluation.io import PathOrObj, load_gt, load_results
+from querytrack.evaluation.validate import InvalidResultsError, Problem, validate_results
+from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
+
+# Problems the official evaluator survives (it drops unknown categories, does not look at score ranges):
+# reported as warnings, the entry is evaluated as the official code would.
+_WARN_KINDS = {"unknown_category"}
+
+
+def check_results(
+    gt: dict[str, Any], results: list[dict[str, Any]], strict: bool = True, check_rle_counts: bool = False
+) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Validate results for evaluation; raise or drop bad entries.
+
+    Args:
+        gt: ground truth dict.
+        results: results list.
+        strict: raise ``InvalidResultsError`` on any error (default); else warn and drop the bad entries.
+        check_rle_counts: also parse every RLE string (slow on big files; ``querytrack-submit`` always does).
+
+    Returns:
+        The entries to evaluate and the problems found.
+    """
+    problems = validate_results(
+        results,
+        gt,
+        max_tracks_per_video=None,
+        require_compressed=False,
+        check_score_range=False,
+        check_rle_counts=check_rle_counts,
+    )
+    errors = [p for p in problems if p.kind not in _WARN_KINDS]
+    for p in problems:
+        if p.kind in _WARN_KINDS:
+            warnings.warn(f"results {p} (ignored, as the official evaluator does)", stacklevel=3)
+    if errors and strict:
+        raise InvalidResultsError(errors)
+    if errors:
+        bad = {p.index for p in errors}
+        warnings.warn(str(InvalidResultsError(errors)) + "\n(dropped)", stacklevel=3)
+        results = [r for i, r in enumerate(results) if i not in bad]
+    return results, problems
+
+
+def evaluate_ytvis(
+    gt: PathOrObj,
+    results: PathOrObj,
+    per_category: bool = True,
+    hota: bool = False,
+    strict: bool = True,
+    check_rle_counts: bool = False,
+) -> dict[str, float]:
+    """Evaluate a YouTube-VIS results file like the official evaluator (same 12 numbers), plus extras.
+
+    Args:
+        gt: ground-truth json path or dict (videos, annotations, categories).
+        results: results json path or list.
+        per_category: add ``AP/<category name>`` (IoU .50:.95, all areas, 100 dets; NaN without GT).
+        hota: add ``HOTA``, ``DetA``, ``AssA`` (+ ``_det_av``) from trackeval (slower).
+        strict: raise on malformed entries (listing each, with index and video id); else drop them.
+        check_rle_counts: also verify every RLE string's runs (slower; see ``validate_results``).
+
+    Returns:
+        ``{"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl", ...}``;
+        -1 where the official evaluator gives -1 (no GT in that area range).
+    """
+    gt_d = load_gt(gt)
+    res, _ = check_results(gt_d, load_results(results), strict=strict, check_rle_counts=check_rle_counts)
+    ap = evaluate_ap(gt_d, res)
+    out = {k: ap.stats[k] for k in STAT_KEYS}
+    if per_category:
+        names = {c["id"]: c.get("name", str(c["id"])) for c in gt_d["categories"]}
+        out.update({f"AP/{names[k]}": v for k, v in ap.per_category.items()})
+    if hota:
+        from querytrack.evaluation.hota import evaluate_hota
+
+        out.update(evaluate_hota(gt_d, res))
+    return out

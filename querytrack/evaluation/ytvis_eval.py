@@ -1,0 +1,354 @@
+"""Video AP / AR, numerically identical to the official YouTube-VIS evaluator, vectorised.
+
+Reference semantics: youtubevos/cocoapi ``PythonAPI/pycocotools/ytvoseval.py`` (``YTVOSeval``) and ``ytvos.py``
+(``loadRes``). Facts reproduced (no code copied):
+
+* videos = sorted GT video ids; categories = sorted GT category ids; results with other categories are dropped.
+* per (video, category): detections sorted by score (stable, file order breaks ties), at most 100 kept.
+* IoU = spatio-temporal mask IoU (``st_iou.py``).
+* IoU thresholds ``linspace(.5, .95, 10)``; recall thresholds ``linspace(0, 1, 101)``; maxDets 1, 10, 100.
+* area ranges (pixels², both bounds inclusive): all [0, 1e10], small [0, 128²], medium [128², 256²],
+  large [256², 1e10]. A track's area is the mean over the frames where its area is non-zero: for GT the ``areas``
+  field of the json (``None``/0 skipped), for results the RLE areas; 0 when never present.
+* GT with ``iscrowd`` is ignored (may be matched several times); a GT outside the area range is ignored.
+* greedy COCO matching per threshold, detections by score: the best-IoU available non-ignored GT (IoU ≥ threshold;
+  on equal IoU the later GT in file order wins), else the best ignored GT; matching is done once with 100
+  detections and reused (truncated) for maxDets 1 and 10.
+* a GT whose ``id`` is 0 counts as *unmatched* once matched (the official code stores the id as the match flag).
+* unmatched detections outside the area range are ignored; precision is the monotone envelope sampled at the
+  recall thresholds (0 past the last recall); -1 marks categories without non-ignored GT, excluded from means.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from querytrack.evaluation.io import PathOrObj, load_gt, load_results
+from querytrack.evaluation.rle import RLE, rle_areas, to_compressed
+from querytrack.evaluation.st_iou import spatio_temporal_iou
+
+IOU_THRS = np.linspace(0.5, 0.95, 10)
+REC_THRS = np.linspace(0.0, 1.0, 101)
+MAX_DETS = (1, 10, 100)
+AREA_RANGES = ((0.0, 1e5**2), (0.0, 128.0**2), (128.0**2, 256.0**2), (256.0**2, 1e5**2))
+AREA_LABELS = ("all", "small", "medium", "large")
+STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+@dataclass
+class _Tracks:
+    """Tracks of one (video, category) group; detections sorted by score, truncated to 100."""
+
+    seqs: list[list[RLE | None]] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    avg_areas: list[float] = field(default_factory=list)
+    crowd: list[bool] = field(default_factory=list)
+    areas: list[np.ndarray] = field(default_factory=list)  # per-frame mask areas of each track
+
+    def area_matrix(self) -> np.ndarray:
+        """``[n, max length]`` int64 per-frame areas (0 where absent)."""
+        n = max((len(a) for a in self.areas), default=0)
+        out = np.zeros((len(self.areas), n), dtype=np.int64)
+        for i, a in enumerate(self.areas):
+            out[i, : len(a)] = a
+        return out
+
+
+def _fill_areas(groups: dict[tuple[int, int], _Tracks]) -> None:
+    """Per-frame areas of every track of every group, with a few batched pycocotools calls."""
+    slots: list[tuple[np.ndarray, list[int]]] = []
+    rles: list[RLE] = []
+    for g in groups.values():
+        g.areas = []
+        for seq in g.seqs:
+            arr = np.zeros(len(seq), dtype=np.int64)
+            frames = [f for f, r in enumerate(seq) if r is not None]
+            rles += [seq[f] for f in frames]  # type: ignore[misc]
+            slots.append((arr, frames))
+            g.areas.append(arr)
+    vals = rle_areas(rles)
+    start = 0
+    for arr, frames in slots:
+        arr[frames] = vals[start : start + len(frames)]
+        start += len(frames)
+
+
+@dataclass
+class APResult:
+    """Accumulated evaluation.
+
+    Attributes:
+        stats: the 12 summary numbers under ``STAT_KEYS``.
+        precision: ``[T=10, R=101, K, A=4, M=3]`` (-1 where undefined).
+        recall: ``[T, K, A, M]``.
+        cat_ids: the ``K`` category ids (sorted).
+        per_category: category id -> AP (IoU .50:.95, area all, 100 dets); NaN without GT.
+    """
+
+    stats: dict[str, float]
+    precision: np.ndarray
+    recall: np.ndarray
+    cat_ids: list[int]
+    per_category: dict[int, float]
+
+
+def _avg_area(areas: list[Any]) -> float:
+    vals = [a for a in areas if a]
+    return float(np.array(vals).mean()) if vals else 0.0
+
+
+def _gt_tracks(gt: dict[str, Any], cat_set: set[int]) -> dict[tuple[int, int], _Tracks]:
+    videos = {v["id"]: v for v in gt["videos"]}
+    groups: dict[tuple[int, int], _Tracks] = defaultdict(_Tracks)
+    for ann in gt.get("annotations", []):
+        if ann["category_id"] not in cat_set or ann["video_id"] not in videos:
+            continue
+        v = videos[ann["video_id"]]
+        seq = [to_compressed(s, v["height"], v["width"]) for s in ann["segmentations"]]
+        # official: mean of the json "areas" (None / 0 skipped); if absent we fall back to mask areas below
+        avg = _avg_area(ann["areas"]) if "areas" in ann else -1.0
+        g = groups[ann["video_id"], ann["category_id"]]
+        g.seqs.append(seq)
+        g.ids.append(int(ann["id"]))
+        g.avg_areas.append(avg)
+        g.crowd.append(bool(ann.get("iscrowd", 0)))
+    _fill_areas(groups)
+    for g in groups.values():
+        g.avg_areas = [
+            a if a >= 0 else _avg_area(ar.tolist()) for a, ar in zip(g.avg_areas, g.areas, strict=True)
+        ]
+    return groups
+
+
+def _dt_tracks(
+    results: list[dict[str, Any]], cat_set: set[int], max_det: int
+) -> dict[tuple[int, int], _Tracks]:
+    by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, r in enumerate(results):
+        if r["category_id"] in cat_set:
+            by_group[r["video_id"], r["category_id"]].append(i)
+    groups: dict[tuple[int, int], _Tracks] = {}
+    for key, idx in by_group.items():
+        scores = np.array([results[i]["score"] for i in idx])
+        order = np.argsort(-scores, kind="mergesort")[:max_det]
+        g = _Tracks()
+        for o in order:
+            r = results[idx[o]]
+            segs = r["segmentations"]
+            if not all(s is None or isinstance(s["counts"], str | bytes) for s in segs):
+                segs = [to_compressed(s, *s["size"]) if s else None for s in segs]  # uncompressed RLE given
+            g.seqs.append(segs)
+            g.ids.append(idx[o] + 1)
+            g.scores.append(r["score"])
+        groups[key] = g
+    _fill_areas(groups)
+    for g in groups.values():
+        for ar in g.areas:
+            # official: mean of the non-zero per-frame areas; a sum of integers is exact in float64, so
+            # sum / count is bit-identical to numpy's mean
+            n = int(np.count_nonzero(ar))
+            g.avg_areas.append(float(ar.sum()) / n if n else 0.0)
+    return groups
+
+
+def _relevant_ious(dt: _Tracks, gt: _Tracks) -> np.ndarray:
+    """Video IoUs, exact wherever they can reach the lowest threshold (0.5); 0 elsewhere.
+
+    Only IoU ≥ 0.5 can produce a match, so pairs are first screened with an upper bound from the per-frame
+    areas alone: the intersection in a frame is at most the smaller area, and IoU = I / (A_d + A_g - I) grows
+    with I. Pairs whose bound is below 0.5 get 0 (they match at no threshold, so the result is unchanged);
+    only the others pay for the exact RLE intersection.
+
+    Returns:
+        ``[D, G]`` float64.
+    """
+    ad, ag = dt.area_matrix(), gt.area_matrix()
+    F = max(ad.shape[1], ag.shape[1])
+    ad, ag = np.pad(ad, ((0, 0), (0, F - ad.shape[1]))), np.pad(ag, ((0, 0), (0, F - ag.shape[1])))
+    len_d = np.array([len(s) for s in dt.seqs])
+    len_g = np.array([len(s) for s in gt.seqs])
+    frames = np.arange(F)
+    valid = frames[None, None, :] < np.minimum(len_d[:, None], len_g[None, :])[..., None]  # zip pairing
+    inter_ub = (np.minimum(ad[:, None, :], ag[None, :, :]) * valid).sum(-1)
+    tot = (ad[:, None, :] * valid).sum(-1) + (ag[None, :, :] * valid).sum(-1)
+    ub = inter_ub / np.maximum(tot - inter_ub, 1)
+    keep = ub >= IOU_THRS[0] - 1e-9
+    ious = np.zeros(keep.shape, dtype=np.float64)
+    rows, cols = np.flatnonzero(keep.any(1)), np.flatnonzero(keep.any(0))
+    if rows.size:
+        sub = spatio_temporal_iou([dt.seqs[i] for i in rows], [gt.seqs[j] for j in cols], ad[rows], ag[cols])
+        ious[np.ix_(rows, cols)] = sub
+    return ious
+
+
+def _match(ious: np.ndarray | None, gt: _Tracks, dt: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy matching of one (video, category) for every area range and IoU threshold at once.
+
+    Args:
+        ious: ``[D, G]`` video IoUs, detections in score order, GT in file order (None when D or G is 0).
+        gt: ground-truth tracks of the group.
+        dt: detections of the group.
+
+    Returns:
+        ``matched [A, T, D]`` bool (matched to a GT with non-zero id), ``dt_ignore [A, T, D]`` bool,
+        ``gt_ignore [A, G]`` bool.
+    """
+    D, G, A, T = len(dt.ids), len(gt.ids), len(AREA_RANGES), len(IOU_THRS)
+    lo = np.array([r[0] for r in AREA_RANGES])[:, None]
+    hi = np.array([r[1] for r in AREA_RANGES])[:, None]
+    g_area = np.array(gt.avg_areas, dtype=np.float64)[None, :]
+    crowd = np.array(gt.crowd, dtype=bool)
+    gt_ig = crowd[None, :] | (g_area < lo) | (g_area > hi)
+    gt_nonzero_id = np.array(gt.ids) != 0
+    matched = np.zeros((A, T, D), dtype=bool)
+    dt_ig = np.zeros((A, T, D), dtype=bool)
+    gt_taken = np.zeros((A, T, G), dtype=bool)
+    thr = np.minimum(IOU_THRS, 1 - 1e-10)
+    for d in range(D if ious is not None and G else 0):
+        row = ious[d]  # type: ignore[index]
+        if row.max() < thr[0]:
+            continue
+        cand = (row[None, :] >= thr[:, None])[None] & (~gt_taken | crowd)  # [A, T, G]
+        c_reg = cand & ~gt_ig[:, None, :]
+        use = np.where(c_reg.any(-1, keepdims=True), c_reg, cand & gt_ig[:, None, :])
+        has = use.any(-1)
+        if not has.any():
+            continue
+        val = np.where(use, row, -1.0)
+        best = G - 1 - np.argmax(val[..., ::-1], axis=-1)  # last maximum = official tie rule
+        aa, tt = np.nonzero(has)
+        bb = best[aa, tt]
+        gt_taken[aa, tt, bb] = True
+        dt_ig[aa, tt, d] = gt_ig[aa, bb]
+        matched[aa, tt, d] = gt_nonzero_id[bb]
+    d_area = np.array(dt.avg_areas, dtype=np.float64)[None, :]
+    out = (d_area < lo) | (d_area > hi)  # [A, D]
+    dt_ig |= ~matched & out[:, None, :]
+    return matched, dt_ig, gt_ig
+
+
+def _precision_recall(
+    scores: np.ndarray, matched: np.ndarray, ignore: np.ndarray, npig: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """COCO precision at the recall thresholds and final recall for one (category, area, maxDet).
+
+    Args:
+        scores: ``[N]`` detection scores, concatenated in (video, rank) order.
+        matched: ``[T, N]`` bool.
+        ignore: ``[T, N]`` bool.
+        npig: number of non-ignored GT.
+
+    Returns:
+        ``precision [T, R]`` and ``recall [T]``.
+    """
+    order = np.argsort(-scores, kind="mergesort")
+    m, ig = matched[:, order], ignore[:, order]
+    tp = np.cumsum(m & ~ig, axis=1).astype(np.float64)
+    fp = np.cumsum(~m & ~ig, axis=1).astype(np.float64)
+    nd = tp.shape[1]
+    T, R = tp.shape[0], len(REC_THRS)
+    precision = np.zeros((T, R))
+    if nd == 0:
+        return precision, np.zeros(T)
+    rc = tp / npig
+    pr = tp / (fp + tp + np.spacing(1))
+    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+    for t in range(T):
+        inds = np.searchsorted(rc[t], REC_THRS, side="left")
+        ok = inds < nd
+        precision[t, ok] = pr[t, inds[ok]]
+    return precision, rc[:, -1]
+
+
+def _summary(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
+    def mean(ap: bool, iou: float | None = None, area: str = "all", max_det: int = 100) -> float:
+        a, m = [AREA_LABELS.index(area)], [MAX_DETS.index(max_det)]
+        s = precision if ap else recall
+        if iou is not None:
+            s = s[np.where(iou == IOU_THRS)[0]]
+        s = s[:, :, :, a, m] if ap else s[:, :, a, m]
+        return float(np.mean(s[s > -1])) if (s > -1).any() else -1.0
+
+    vals = [
+        mean(True),
+        mean(True, iou=0.5),
+        mean(True, iou=0.75),
+        mean(True, area="small"),
+        mean(True, area="medium"),
+        mean(True, area="large"),
+        mean(False, max_det=1),
+        mean(False, max_det=10),
+        mean(False),
+        mean(False, area="small"),
+        mean(False, area="medium"),
+        mean(False, area="large"),
+    ]
+    return dict(zip(STAT_KEYS, vals, strict=True))
+
+
+def evaluate_ap(gt: PathOrObj, results: PathOrObj) -> APResult:
+    """Compute the official YouTube-VIS AP/AR (see module docstring), without mutating the inputs.
+
+    Args:
+        gt: ground-truth json path or loaded dict.
+        results: results json path or loaded list; every ``video_id`` must be a GT video.
+
+    Returns:
+        An ``APResult``.
+    """
+    gt_d = load_gt(gt)
+    res = load_results(results)
+    vid_ids = sorted({int(v["id"]) for v in gt_d["videos"]})
+    cat_ids = sorted({int(c["id"]) for c in gt_d["categories"]})
+    unknown = sorted({r["video_id"] for r in res} - set(vid_ids))
+    if unknown:
+        raise ValueError(f"results contain video ids not in the ground truth: {unknown[:20]}")
+    cat_set = set(cat_ids)
+    gts = _gt_tracks(gt_d, cat_set)
+    dts = _dt_tracks(res, cat_set, MAX_DETS[-1])
+    T, R, K, A, M = len(IOU_THRS), len(REC_THRS), len(cat_ids), len(AREA_RANGES), len(MAX_DETS)
+    # per category, concatenated over videos in id order: scores, rank in group, matched, ignored; npig per area
+    acc: dict[int, dict[str, list[Any]]] = {k: defaultdict(list) for k in cat_ids}
+    npig = {k: np.zeros(A, dtype=np.int64) for k in cat_ids}
+    empty = _Tracks()
+    for v in vid_ids:
+        for k in cat_ids:
+            g_tr, d_tr = gts.get((v, k)), dts.get((v, k))
+            if g_tr is None and d_tr is None:
+                continue  # the official evaluator's evalImg is None: contributes nothing
+            g_tr, d_tr = g_tr or empty, d_tr or empty
+            ious = _relevant_ious(d_tr, g_tr) if g_tr.ids and d_tr.ids else None
+            matched, dt_ig, gt_ig = _match(ious, g_tr, d_tr)
+            npig[k] += (~gt_ig).sum(axis=1)
+            n = len(d_tr.ids)
+            acc[k]["scores"].append(np.asarray(d_tr.scores, dtype=np.float64).reshape(n))
+            acc[k]["rank"].append(np.arange(n))
+            acc[k]["matched"].append(matched)
+            acc[k]["ignore"].append(dt_ig)
+    precision = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    for ki, k in enumerate(cat_ids):
+        if not acc[k]["scores"]:
+            continue
+        scores = np.concatenate(acc[k]["scores"])
+        rank = np.concatenate(acc[k]["rank"])
+        matched = np.concatenate(acc[k]["matched"], axis=2)
+        ignore = np.concatenate(acc[k]["ignore"], axis=2)
+        for a in range(A):
+            if npig[k][a] == 0:
+                continue
+            for mi, max_det in enumerate(MAX_DETS):
+                sel = rank < max_det
+                p, r = _precision_recall(scores[sel], matched[a][:, sel], ignore[a][:, sel], int(npig[k][a]))
+                precision[:, :, ki, a, mi] = p
+                recall[:, ki, a, mi] = r
+    per_cat = {}
+    for ki, k in enumerate(cat_ids):
+        p = precision[:, :, ki, 0, -1]
+        per_cat[k] = float(np.mean(p[p > -1])) if (p > -1).any() else float("nan")
+    return APResult(_summary(precision, recall), precision, recall, cat_ids, per_cat)

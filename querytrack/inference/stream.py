@@ -1,0 +1,112 @@
+"""Streaming video inference: one frame in, one tracked frame result out, constant memory.
+
+``for frame_result in track_video(model, frames): ...`` runs detector → post-process → tracker → mask paste
+→ RLE per frame. Nothing video-sized is kept: the detector's outputs and dense masks of a frame are released
+before the next frame is read; what survives a frame is the tracker memory (one embedding, box and class per
+identity) and the yielded ``FrameResult`` (RLE strings, a few numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from querytrack.evaluation.rle import encode_masks
+from querytrack.inference.postprocess import RawFrameOutput, paste_masks, postprocess_frame
+from querytrack.inference.tracker import Tracker
+
+
+@runtime_checkable
+class FrameModel(Protocol):
+    """What the streaming loop needs from a detector.
+
+    ``predict_frame`` gets one (optionally resized) ``uint8`` RGB image ``Tensor[3, h, w]`` on the model's
+    device and returns the final-stage outputs for it (``RawFrameOutput``: cls logits ``[N, K]``, boxes
+    ``[N, 4]`` xyxy in the given image's coordinates, mask logits ``[N, K|1, 28, 28]`` or a callable on the
+    selected query indices, embeddings ``[N, D]``). It normalises and pads internally and keeps no state
+    between frames. The loop calls it under ``torch.inference_mode()``.
+    """
+
+    def predict_frame(self, image: Tensor) -> RawFrameOutput: ...
+
+
+@dataclass
+class FrameResult:
+    """Tracked output of one frame (only candidates that got an identity).
+
+    Attributes:
+        frame_index: index of the frame in the video.
+        track_ids: identity per detection.
+        labels: class index of the detection in this frame (contiguous ``0..K-1``).
+        scores: detection score.
+        track_labels: the identity's causal class (fixed when the identity started).
+        boxes: ``Tensor[n, 4]`` float32 xyxy at the original size (CPU).
+        rles: compressed RLE (``counts`` str) per detection at the original size.
+    """
+
+    frame_index: int
+    track_ids: list[int]
+    labels: list[int]
+    scores: list[float]
+    track_labels: list[int]
+    boxes: Tensor
+    rles: list[dict[str, Any]]
+
+
+def track_video(
+    model: FrameModel,
+    frames: Iterable[Tensor],
+    tracker: Tracker | None = None,
+    resize: Callable[[Tensor], Tensor] | None = None,
+    device: torch.device | str | None = None,
+    top_k: int = 10,
+    mask_threshold: float = 0.5,
+) -> Iterator[FrameResult]:
+    """Track instances through a video, frame by frame (a generator; consumes ``frames`` lazily).
+
+    Args:
+        model: anything with ``predict_frame`` (see ``FrameModel``).
+        frames: original frames, ``uint8`` ``Tensor[3, H, W]``, in temporal order (a list, a decoder, ...).
+        tracker: the tracker to use (reset here); default ``Tracker()``.
+        resize: optional test-time resize applied to each frame before the model (e.g. short side 360); the
+            model's boxes are mapped back to ``(H, W)``.
+        device: device the model runs on (frames are moved there); results come back on CPU.
+        top_k: candidates per frame (10 as the paper).
+        mask_threshold: mask binarisation threshold.
+
+    Yields:
+        One ``FrameResult`` per input frame.
+    """
+    tracker = tracker if tracker is not None else Tracker()
+    tracker.reset()
+    for index, frame in enumerate(frames):
+        orig_size = (int(frame.shape[-2]), int(frame.shape[-1]))
+        image = resize(frame) if resize is not None else frame
+        if device is not None:
+            image = image.to(device, non_blocking=True)
+        with torch.inference_mode():
+            raw = model.predict_frame(image)
+            if raw.image_size is None:
+                raw.image_size = (int(image.shape[-2]), int(image.shape[-1]))
+            det = postprocess_frame(raw, orig_size, index, top_k=top_k, paste=False).to("cpu")
+        del raw, image
+        det = tracker.update(det)
+        assert det.track_ids is not None and det.track_labels is not None and det.mask_probs is not None
+        keep = det.track_ids >= 0
+        kept = det.select(keep)
+        masks = paste_masks(kept.mask_probs, kept.boxes, orig_size, mask_threshold)  # type: ignore[arg-type]
+        rles = encode_masks(masks.numpy())
+        del masks, det
+        yield FrameResult(
+            frame_index=index,
+            track_ids=kept.track_ids.tolist(),  # type: ignore[union-attr]
+            labels=kept.labels.tolist(),
+            scores=kept.scores.tolist(),
+            track_labels=kept.track_labels.tolist(),  # type: ignore[union-attr]
+            boxes=kept.boxes.clone(),
+            rles=rles,
+        )

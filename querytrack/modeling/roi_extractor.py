@@ -1,0 +1,102 @@
+"""Multi-level RoIAlign with QueryInst's level mapping.
+
+QueryInst (mmdet ``SingleLevelRoIExtractor``, ``finest_scale=56``) assigns a box of scale ``s = sqrt(w h)`` to
+level ``floor(log2(s / 56 + 1e-6))`` clamped to ``[0, L-1]`` of P2..P5: ``<112 → P2, 112-224 → P3, 224-448 → P4,
+≥448 → P5``. torchvision's ``LevelMapper`` (canonical scale 224 at level 4, ``k_min = 2``) gives the same levels
+(``floor(4 + log2(s / 224)) - 2 = floor(log2(s / 56))``, up to where the 1e-6 goes), but
+``torchvision.ops.MultiScaleRoIAlign`` calls ``roi_align`` with ``aligned=False`` and infers the strides from the
+feature / image shapes, whereas mmcv's RoIAlign uses ``aligned=True``. Hence this small module: QueryInst's level
+formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` per level.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import roi_align
+
+
+def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -> Tensor:
+    """Level index of each box (0 = finest), QueryInst/mmdet rule.
+
+    Args:
+        boxes: ``Tensor[M, 4]`` absolute xyxy.
+        num_levels: number of pyramid levels.
+        finest_scale: scale mapped to the boundary between level 0 and 1 divided by 2 (56).
+
+    Returns:
+        ``Tensor[M]`` int64 in ``[0, num_levels - 1]``.
+    """
+    scale = torch.sqrt((boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0))
+    lvl = torch.floor(torch.log2(scale / finest_scale + 1e-6))
+    return lvl.clamp(min=0, max=num_levels - 1).long()
+
+
+def boxes_to_rois(boxes: Tensor) -> Tensor:
+    """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois ``(batch_index, x1, y1, x2, y2)``."""
+    b, n, _ = boxes.shape
+    idx = torch.arange(b, device=boxes.device, dtype=boxes.dtype).repeat_interleave(n)
+    return torch.cat([idx[:, None], boxes.reshape(b * n, 4)], dim=1)
+
+
+class MultiLevelRoIAlign(nn.Module):
+    """RoIAlign from the pyramid level chosen by box size (no parameters).
+
+    Args:
+        output_size: RoI side S (7 for box/track, 14 for mask).
+        strides: stride of each pyramid level, finest first (4, 8, 16, 32).
+        sampling_ratio: bilinear samples per bin side (QueryInst: 2).
+        finest_scale: see ``map_roi_levels`` (56).
+        aligned: half-pixel offset (mmcv default, True).
+    """
+
+    def __init__(
+        self,
+        output_size: int,
+        strides: tuple[int, ...] = (4, 8, 16, 32),
+        sampling_ratio: int = 2,
+        finest_scale: float = 56.0,
+        aligned: bool = True,
+    ) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.strides = tuple(strides)
+        self.sampling_ratio = sampling_ratio
+        self.finest_scale = finest_scale
+        self.aligned = aligned
+
+    def forward(self, feats: list[Tensor], rois: Tensor) -> Tensor:
+        """Pool one feature patch per roi.
+
+        Args:
+            feats: ``Tensor[B, C, H_l, W_l]`` per level, finest first (``len == len(strides)``).
+            rois: ``Tensor[M, 5]`` ``(batch_index, x1, y1, x2, y2)`` absolute image coordinates.
+
+        Returns:
+            ``Tensor[M, C, S, S]`` in the dtype of ``feats`` (sampling is done in fp32).
+        """
+        m = rois.shape[0]
+        c = feats[0].shape[1]
+        out = feats[0].new_zeros((m, c, self.output_size, self.output_size))
+        if m == 0:
+            return out
+        # boxes stay fp32 (bf16 would quantise a 600 px coordinate to 4 px); features are pooled in fp32
+        rois = rois.float()
+        levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
+        for lvl, (feat, stride) in enumerate(zip(feats, self.strides, strict=True)):
+            idx = torch.nonzero(levels == lvl, as_tuple=True)[0]
+            if idx.numel() == 0:
+                if feat.requires_grad and torch.is_grad_enabled():
+                    # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
+                    out = out + 0.0 * feat.sum()
+                continue
+            pooled = roi_align(
+                feat.float(),
+                rois[idx],
+                output_size=self.output_size,
+                spatial_scale=1.0 / stride,
+                sampling_ratio=self.sampling_ratio,
+                aligned=self.aligned,
+            )
+            out = out.index_put((idx,), pooled.to(out.dtype))
+        return out

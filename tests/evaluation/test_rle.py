@@ -1,0 +1,85 @@
+"""RLE helpers: compressed <-> uncompressed round trip and the decode-free validity check."""
+
+from __future__ import annotations
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from querytrack.evaluation.rle import compressed_rle_valid, encode_masks, to_compressed, to_uncompressed
+
+
+def _random_rles(n: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        h, w = rng.integers(1, 40, 2)
+        out += encode_masks((rng.random((h, w)) < rng.random())[None])
+    return out
+
+
+def test_uncompressed_round_trip() -> None:
+    for r in _random_rles(30):
+        u = to_uncompressed(r)
+        assert isinstance(u["counts"], list)
+        back = to_compressed(u, *u["size"])
+        np.testing.assert_array_equal(mask_utils.decode(back), mask_utils.decode(r))
+
+
+def test_validity_check_accepts_valid_and_flags_corrupt() -> None:
+    rles = _random_rles(60, seed=1)
+    assert compressed_rle_valid(rles).all()
+    truncated = [{"size": r["size"], "counts": r["counts"][:-1]} for r in rles if len(r["counts"]) > 1]
+    assert not compressed_rle_valid(truncated).any()
+    wrong_size = [{"size": [r["size"][0] + 1, r["size"][1]], "counts": r["counts"]} for r in rles]
+    assert not compressed_rle_valid(wrong_size).any()
+    junk = {"size": [4, 4], "counts": "\x7f\x7f!!"}
+    mixed = compressed_rle_valid([rles[0], junk, rles[1]])
+    assert mixed.tolist() == [True, False, True]
+
+
+def _reference_counts(s: str) -> list[int] | None:
+    """Plain re-statement of pycocotools' string decoding (maskApi.c rleFrString); None if unterminated."""
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(s):
+                return None
+            c = ord(s[p]) - 48
+            if not 0 <= c <= 63:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def _reference_valid(r: dict) -> bool:
+    c = _reference_counts(r["counts"])
+    if c is None or not c:
+        return False
+    return min(c) >= 0 and sum(c) == r["size"][0] * r["size"][1]
+
+
+def test_validity_check_matches_reference_parser_on_corruptions() -> None:
+    rng = np.random.default_rng(3)
+    rles = _random_rles(400, seed=2)
+    bad = []
+    for r in rles:
+        c = r["counts"]
+        j = int(rng.integers(len(c)))
+        c2 = c[:j] + chr(int(rng.integers(48, 112))) + c[j + 1 :]
+        if rng.random() < 0.3:
+            c2 = c[:-1]
+        bad.append({"size": r["size"], "counts": c2})
+    got = compressed_rle_valid(bad)
+    want = np.array([_reference_valid(b) for b in bad])
+    np.testing.assert_array_equal(got, want)
+    assert 0 < want.sum() < len(want)  # both outcomes exercised
