@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv (if missing) and install querytrack with its dev tools
 
-run: $(STAMP) ## Main job on the embedded synthetic set (today: generate it and print its statistics)
-	$(PY) -m querytrack.data.synthetic
+run: $(STAMP) ## Main job: train the small model on the synthetic set (CPU, ~15 min), evaluate, print the AP table
+	$(PY) -m querytrack.run $(ARGS)
 
 test: $(STAMP) ## Run the test suite (CPU, offline, excludes @slow and @gpu)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

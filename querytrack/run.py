@@ -113,7 +113,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = None
     for cb in trainer.checkpoint_callbacks:
         checkpoint = getattr(cb, "best_model_path", None) or getattr(cb, "last_model_path", None)
-    if cfg.get("evaluate") and not trainer.fast_dev_run:
+    if cfg.get("evaluate") and not getattr(trainer, "fast_dev_run", False):
         trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
         out["metrics"] = dict(module.last_metrics)
     out["checkpoint"] = checkpoint

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,13 @@ from torch.utils.data import DataLoader
 
 from querytrack.data.collate import PairCollator
 from querytrack.data.datasets import PairDataset, VideoClip, VideoDataset
-from querytrack.data.synthetic import SyntheticConfig, default_cache_dir, ensure_synthetic
+from querytrack.data.synthetic import (
+    SplitStats,
+    SyntheticConfig,
+    default_cache_dir,
+    ensure_synthetic,
+    format_stats,
+)
 from querytrack.data.transforms import build_test_transform
 from querytrack.data.ytvis import YTVISDataset
 
@@ -141,7 +148,7 @@ class YTVISDataModule(L.LightningDataModule):
             self.setup("validate")
         if self.val_set is None:
             raise ValueError(f"{type(self).__name__}: no val_ann set")
-        return DataLoader(self.val_set, batch_size=None, shuffle=False, num_workers=0, collate_fn=_identity)
+        return DataLoader(self.val_set, batch_size=None, shuffle=False, num_workers=0, collate_fn=_identity)  # type: ignore[arg-type]
 
     def val_dataloader(self) -> DataLoader[Any]:
         return self._video_loader()
@@ -176,7 +183,12 @@ class SyntheticDataModule(YTVISDataModule):
         self.val_ann, self.val_images = str(folder / "valid.json"), str(folder / "valid" / "JPEGImages")
 
     def prepare_data(self) -> None:
-        ensure_synthetic(self.root, self.synthetic_config)
+        existed = (self.data_dir / "meta.json").is_file()
+        folder = ensure_synthetic(self.root, self.synthetic_config)
+        with open(folder / "meta.json") as f:
+            stats = {k: SplitStats(**v) for k, v in json.load(f)["stats"].items()}
+        verb = "using" if existed else "generated"
+        print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
 
     def setup(self, stage: str | None = None) -> None:
         if not os.path.isfile(self.data_dir / "meta.json"):

@@ -140,7 +140,7 @@ def _shape_mask(cat: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Low-frequency colour noise + a faint texture + pixel noise; ``[H, W, 3]`` float."""
     coarse = rng.uniform(40, 215, size=(rng.integers(3, 6), rng.integers(4, 8), 3)).astype(np.uint8)
-    base = np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC), dtype=np.float32)
+    base = np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     theta = rng.uniform(0, np.pi)
     freq = rng.uniform(0.15, 0.6)
@@ -281,7 +281,9 @@ def generate_split(out: Path, split: str, num_videos: int, cfg: SyntheticConfig)
         for o, cat in enumerate(cats):
             if all(m is None for m in masks[o]):
                 continue
-            segs, boxes, areas = [], [], []
+            segs: list[dict[str, Any] | None] = []
+            boxes: list[list[float] | None] = []
+            areas: list[float | None] = []
             for t, m in enumerate(masks[o]):
                 if m is None:
                     segs.append(None)
@@ -413,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.out is None:
         out = ensure_synthetic(cfg=cfg)
-        with open(out / "meta.json") as f:
-            meta = json.load(f)
+        with open(out / "meta.json") as fh:
+            meta = json.load(fh)
         stats = {k: SplitStats(**v) for k, v in meta["stats"].items()}
     else:
         out = args.out

@@ -174,6 +174,7 @@ def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
         if not _is_int(vid):
             problems.append(f"videos[{i}]: field 'id' must be an integer")
             continue
+        assert isinstance(vid, int)
         if vid in sizes:
             problems.append(f"{where}: duplicate video id")
             continue
@@ -197,7 +198,7 @@ def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
     annotations = doc.get("annotations", [])
     if not isinstance(annotations, list):
         return [*problems, "top-level 'annotations' must be a list"]
-    ann_ids: set[int] = set()
+    ann_ids: set[Any] = set()
     for i, ann in enumerate(annotations):
         if not isinstance(ann, dict):
             problems.append(f"annotations[{i}]: must be an object")
@@ -211,7 +212,7 @@ def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
         if aid in ann_ids:
             problems.append(f"{where}: duplicate annotation id")
         ann_ids.add(aid)
-        if vid not in sizes:
+        if not _is_int(vid) or vid not in sizes:
             problems.append(f"{where}: field 'video_id': unknown video id {vid}")
             continue
         if ann["category_id"] not in cat_ids:

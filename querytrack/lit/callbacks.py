@@ -85,7 +85,8 @@ class TrackOverlayCallback(Callback):
             if type(lg).__name__ == "WandbLogger":
                 import wandb
 
-                lg.experiment.log(
+                run: Any = lg.experiment  # type: ignore[attr-defined]
+                run.log(
                     {
                         "val/overlay": wandb.Video(str(path), format="mp4"),
                         "trainer/global_step": trainer.global_step,

@@ -95,6 +95,11 @@ class QueryTrackModule(L.LightningModule):
         self.last_metrics: dict[str, float] = {}
         self.last_results_path: str | None = None
 
+    @property
+    def _hp(self) -> Any:
+        """``self.hparams`` typed loosely (Lightning's is a plain mapping to the type checker)."""
+        return self.hparams
+
     # ------------------------------------------------------------------ training
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         if isinstance(batch, PairBatch):
@@ -102,7 +107,7 @@ class QueryTrackModule(L.LightningModule):
         return batch  # VideoClip: frames are moved one at a time by the streaming loop
 
     def training_step(self, batch: PairBatch, batch_idx: int) -> Tensor:
-        losses = self.model.loss(batch)
+        losses = self.model.loss(batch)  # type: ignore[operator]
         loss = losses["loss"]
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -120,8 +125,8 @@ class QueryTrackModule(L.LightningModule):
         )
         return loss
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
+    def configure_optimizers(self) -> Any:
+        hp = self._hp
         groups = param_groups(self.model, hp.weight_decay, hp.backbone_lr_mult)
         # fused AdamW (CPU and CUDA): ~5x faster steps than the per-tensor loop on CPU.
         optimizer = torch.optim.AdamW(
@@ -148,16 +153,15 @@ class QueryTrackModule(L.LightningModule):
             raise ValueError("validation clips must yield original frames (VideoDataset(transform=None))")
         builder = VideoTrackBuilder()
         frames = (f.image for f in clip)
-        frame_model = DetectorFrameModel(
-            self.model.detector if hasattr(self.model, "detector") else self.model
-        )
+        detector: Any = getattr(self.model, "detector", self.model)
+        frame_model = DetectorFrameModel(detector)
         for result in track_video(
             frame_model,
             frames,
             self.tracker,
             resize=self.test_resize,
             device=self.device,
-            top_k=self.hparams.top_k,
+            top_k=self._hp.top_k,
         ):
             builder.add(result)
         self._val_results.extend(
@@ -165,8 +169,8 @@ class QueryTrackModule(L.LightningModule):
                 clip.video_id,
                 clip.ytvis.label_to_cat_id,
                 num_frames=clip.length,
-                mode=self.hparams.score_mode,
-                max_tracks=self.hparams.max_tracks_per_video,
+                mode=self._hp.score_mode,
+                max_tracks=self._hp.max_tracks_per_video,
             )
         )
         self._val_gt = str(clip.ytvis.ann_file)
@@ -204,12 +208,12 @@ class QueryTrackModule(L.LightningModule):
             return
         metrics: dict[str, float] = {}
         if self.global_rank == 0:
-            out_dir = Path(self.hparams.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
+            out_dir = Path(self._hp.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
             os.makedirs(out_dir, exist_ok=True)
             path = out_dir / f"{split}_results.json"
             write_results(results, path)
             self.last_results_path = str(path)
-            metrics = evaluate_ytvis(gt, results, per_category=False, hota=self.hparams.eval_hota)
+            metrics = evaluate_ytvis(gt, results, per_category=False, hota=self._hp.eval_hota)
         if dist.is_available() and dist.is_initialized():
             box = [metrics]
             dist.broadcast_object_list(box, src=0)

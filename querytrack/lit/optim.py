@@ -9,7 +9,7 @@ multiplier, clip 1.0, linear warm-up 1000 iterations from 0.001×; spec §6.1) r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from torch import nn
@@ -81,10 +81,12 @@ def build_step_scheduler(
 ) -> LambdaLR:
     """Per-step ``LambdaLR``; each group's LR = base LR × ``lr_mult`` × :func:`step_warmup_factor`."""
     ms = sorted(int(m) for m in milestones)
-    lambdas = []
-    for group in optimizer.param_groups:
-        mult = float(group.get("lr_mult", 1.0))
-        lambdas.append(
-            lambda step, mult=mult: mult * step_warmup_factor(step, ms, gamma, warmup_steps, warmup_ratio)
-        )
+
+    def factor_for(mult: float) -> Callable[[int], float]:
+        def factor(step: int) -> float:
+            return mult * step_warmup_factor(step, ms, gamma, warmup_steps, warmup_ratio)
+
+        return factor
+
+    lambdas = [factor_for(float(group.get("lr_mult", 1.0))) for group in optimizer.param_groups]
     return LambdaLR(optimizer, lambdas)
