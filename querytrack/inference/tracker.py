@@ -55,6 +55,13 @@ class Tracker:
         max_age: forget identities unseen for more than this many frames (None = never, as the paper).
         normalize_embeddings: L2-normalise embeddings before the dot product (off by default: the contrastive
             loss is trained on raw dot products).
+        new_identity_slot: mirror the training loss's "new identity" slot (a zero logit beside the
+            identities, method.md eq. 5): the identity-side softmax includes it, and a candidate joins an identity
+            only when that pair's factor beats the candidate's own "new" factor
+            ``p_m(0) · ½ · (1 + π_m) / 2`` (IoU 0, class agreeing). This is a *relative* test, so it does not
+            depend on the embedding scale the way ``min_match_factor`` does (with untrained embeddings S ≈ 1/N and
+            every absolute threshold refuses). MaskTrack R-CNN's dummy column plays the same role. Off by default
+            (the paper's eq. 8 as written); needs ``use_appearance``.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class Tracker:
         ema_momentum: float = 0.5,
         max_age: int | None = None,
         normalize_embeddings: bool = False,
+        new_identity_slot: bool = False,
     ) -> None:
         if assignment not in ("hungarian", "greedy"):
             raise ValueError(f"assignment must be 'hungarian' or 'greedy', got {assignment!r}")
@@ -88,6 +96,7 @@ class Tracker:
         self.ema_momentum = ema_momentum
         self.max_age = max_age
         self.normalize_embeddings = normalize_embeddings
+        self.new_identity_slot = new_identity_slot and use_appearance
         self.reset()
 
     def reset(self) -> None:
@@ -122,7 +131,7 @@ class Tracker:
             return F
         if self.use_appearance:
             logits = self._embed(det.embeddings) @ self.embeddings.T
-            F = F * 0.5 * (logits.softmax(dim=1) + logits.softmax(dim=0))
+            F = F * 0.5 * (self._identity_softmax(logits)[:, 1:] + logits.softmax(dim=0))
         if self.use_iou:
             F = F * (1 + box_iou(det.boxes.float(), self.boxes)) / 2
         if self.use_score:
@@ -131,9 +140,28 @@ class Tracker:
             F = F * (det.labels[:, None] == self.labels[None, :]).float()
         return F
 
-    def _assign(self, factors: Tensor) -> list[tuple[int, int]]:
+    def _identity_softmax(self, logits: Tensor) -> Tensor:
+        """``Tensor[M, 1 + N]``: softmax over identities, column 0 the "new" slot (all zeros without the slot)."""
+        zero = torch.zeros((logits.shape[0], 1), dtype=logits.dtype)
+        if not self.new_identity_slot:
+            return torch.cat([zero, logits.softmax(dim=1)], dim=1)
+        return torch.cat([zero, logits], dim=1).softmax(dim=1)
+
+    def new_factor(self, det: FrameDetections) -> Tensor:
+        """``Tensor[M]``: each candidate's factor for starting a new identity (0 without the slot)."""
+        if not self.new_identity_slot or len(det) == 0 or len(self) == 0:
+            return torch.zeros(len(det))
+        logits = self._embed(det.embeddings) @ self.embeddings.T
+        f = self._identity_softmax(logits)[:, 0] * 0.5
+        if self.use_score:
+            f = f * (1 + det.scores.float()) / 2
+        return f
+
+    def _assign(self, factors: Tensor, new_factors: Tensor | None = None) -> list[tuple[int, int]]:
         f = factors.double().numpy()
         ok = f >= self.min_match_factor
+        if new_factors is not None:
+            ok &= f > new_factors.double().numpy()[:, None]
         if not ok.any():
             return []
         if self.assignment == "hungarian":
@@ -175,7 +203,13 @@ class Tracker:
         track_ids = torch.full((M,), -1, dtype=torch.int64)
         keep = (det.scores >= self.det_score_threshold).nonzero().flatten()
         cand = det.select(keep)
-        pairs = self._assign(self.matching_factor(cand)) if len(self) and len(cand) else []
+        pairs = (
+            self._assign(
+                self.matching_factor(cand), self.new_factor(cand) if self.new_identity_slot else None
+            )
+            if len(self) and len(cand)
+            else []
+        )
         emb = self._embed(cand.embeddings)
         matched = set()
         for r, c in pairs:

@@ -171,3 +171,34 @@ def test_reset_and_empty_frames() -> None:
     assert len(tr) == 0 and tr.update(
         frame(0, [[0, 0, 10, 10]], [[4, 0]], [0.9], [0])
     ).track_ids.tolist() == [0]
+
+
+def test_new_identity_slot_golden_and_relative_decision() -> None:
+    """With the slot, the identity softmax has a zero "new" logit, and a pair must beat the candidate's new factor."""
+    tr = Tracker(
+        new_identity_slot=True, min_match_factor=0.0, use_iou=False, use_score=False, use_class=False
+    )
+    tr.update(frame(0, [[0, 0, 10, 10]], [[2.0, 0.0]], [0.9], [1]))  # identity 0 with e = (2, 0)
+    same = frame(1, [[50, 50, 60, 60]], [[2.0, 0.0]], [0.9], [1])
+    # logit 4: p(new) = 1/(1+e^4), p(id0) = e^4/(1+e^4); the candidate softmax over one candidate is 1
+    p0 = torch.tensor(4.0).exp() / (1 + torch.tensor(4.0).exp())
+    assert tr.matching_factor(same)[0, 0].item() == pytest.approx(0.5 * (p0.item() + 1.0), rel=1e-5)
+    assert tr.new_factor(same)[0].item() == pytest.approx(0.5 * (1 - p0.item()), rel=1e-5)
+    assert tr.update(same).track_ids.tolist() == [0]  # similar: joins identity 0
+    other = frame(2, [[0, 0, 10, 10]], [[-3.0, 0.0]], [0.9], [1])  # logit -6 against the memory (2, 0)
+    assert tr.update(other).track_ids.tolist() == [0]  # one-candidate softmax is 1: F = 0.5(p + 1) > new
+    # The relative test refuses when the candidate prefers "new" on both sides: two candidates, one alike.
+    tr2 = Tracker(
+        new_identity_slot=True, min_match_factor=0.0, use_iou=False, use_score=False, use_class=False
+    )
+    tr2.update(frame(0, [[0, 0, 10, 10]], [[3.0, 0.0]], [0.9], [1]))
+    ids = tr2.update(
+        frame(1, [[0, 0, 10, 10], [20, 20, 30, 30]], [[3.0, 0.0], [-3.0, 0.0]], [0.9, 0.9], [1, 1])
+    )
+    assert ids.track_ids.tolist() == [0, 1]  # the unlike candidate starts a new identity
+    without = Tracker(min_match_factor=0.0, use_iou=False, use_score=False, use_class=False)
+    without.update(frame(0, [[0, 0, 10, 10]], [[3.0, 0.0]], [0.9], [1]))
+    got = without.update(
+        frame(1, [[0, 0, 10, 10], [20, 20, 30, 30]], [[-3.0, 0.0], [3.0, 0.0]], [0.9, 0.9], [1, 1])
+    )
+    assert got.track_ids.tolist() == [1, 0]  # without the slot the alike one still matches, the other is new
