@@ -85,6 +85,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             model, cfg.init_checkpoint, weights_only=cfg.get("init_checkpoint_weights_only", True)
         )
     module = instantiate(cfg.module, model=model)
+    ytvis = datamodule.train_set.ytvis
+    module.inference_spec = {
+        "model": {
+            **OmegaConf.to_container(cfg.model, resolve=True),  # type: ignore[dict-item]
+            "num_classes": datamodule.num_classes,
+            "pretrained": False,
+        },
+        "class_names": list(ytvis.class_names),
+        "category_ids": list(ytvis.label_to_cat_id),
+        "tracker": OmegaConf.to_container(cfg.tracker, resolve=True),
+        "test_short_size": cfg.module.test_short_size,
+        "test_max_size": cfg.module.test_max_size,
+        "top_k": cfg.module.top_k,
+    }
 
     accumulate = gradient_accumulation(
         cfg.effective_batch_size, cfg.trainer.get("num_nodes", 1), _devices(cfg.trainer), cfg.data.batch_size

@@ -94,6 +94,10 @@ class QueryTrackModule(L.LightningModule):
         self._val_categories: list[int] | None = None
         self.last_metrics: dict[str, float] = {}
         self.last_results_path: str | None = None
+        #: What inference needs to rebuild the model without the training config (``querytrack.inference.load``):
+        #: model keyword arguments, class names and dataset category ids, tracker arguments, test sizes. Set by
+        #: ``querytrack.run``; stored in every checkpoint under ``"querytrack"``.
+        self.inference_spec: dict[str, Any] | None = None
 
     @property
     def _hp(self) -> Any:
@@ -146,6 +150,13 @@ class QueryTrackModule(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and hasattr(dm, "set_epoch"):
             dm.set_epoch(self.current_epoch)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.inference_spec is not None:
+            checkpoint["querytrack"] = self.inference_spec
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.inference_spec = checkpoint.get("querytrack", self.inference_spec)
 
     # ---------------------------------------------------------------- evaluation
     def _track_clip(self, clip: VideoClip) -> None:
