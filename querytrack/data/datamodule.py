@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from querytrack.data.collate import PairCollator
 from querytrack.data.datasets import PairDataset, VideoClip, VideoDataset
+from querytrack.data.samplers import EpochRandomSampler
 from querytrack.data.synthetic import (
     SplitStats,
     SyntheticConfig,
@@ -135,7 +136,7 @@ class YTVISDataModule(L.LightningDataModule):
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            shuffle=True,
+            sampler=EpochRandomSampler(self.train_set, self.seed),
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers,
             pin_memory=self.pin_memory,

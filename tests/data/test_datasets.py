@@ -149,3 +149,18 @@ def test_padded_size() -> None:
     assert padded_size([(1, 1)], 1) == (1, 1)
     with pytest.raises(ValueError):
         collate_frames([])
+
+
+def test_epoch_random_sampler_is_a_function_of_seed_and_epoch() -> None:
+    from querytrack.data.samplers import EpochRandomSampler
+
+    s = EpochRandomSampler(range(50), seed=3)
+    first = list(s)
+    torch.manual_seed(999)  # the global RNG does not matter
+    assert list(s) == first and sorted(first) == list(range(50))
+    s.set_epoch(1)
+    second = list(s)
+    assert second != first
+    again = EpochRandomSampler(range(50), seed=3)
+    again.set_epoch(1)
+    assert list(again) == second

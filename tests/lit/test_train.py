@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from querytrack.lit.module import NonFiniteLossError
@@ -27,43 +28,60 @@ def test_fast_dev_run_train_and_validate(make_cfg: Callable[..., DictConfig]) ->
     assert len(videos) == 1 and videos[0].stat().st_size > 0
 
 
-def test_resume_from_last_checkpoint_continues_step_and_lr(make_cfg: Callable[..., DictConfig]) -> None:
-    first = make_cfg("trainer.max_epochs=1", "logger=none")
-    train(first)
-    last = Path(first.output_dir) / "checkpoints" / "last.ckpt"
-    assert last.is_file()
-    state = torch.load(last, map_location="cpu", weights_only=False)
-    assert state["global_step"] == 2
-    lr_before = state["lr_schedulers"][0]["_last_lr"]
+class _Probe(Callback):
+    """Records the step and LRs at train start and the (video, frame) keys of every batch per epoch."""
 
-    second = make_cfg("trainer.max_epochs=2", "logger=none", "ckpt_path=last")
-    resumed: dict[str, object] = {}
+    def __init__(self) -> None:
+        self.start_step: int | None = None
+        self.start_lr: list[float] = []
+        self.batches: dict[int, list[list[tuple[int, int]]]] = {}
 
-    from lightning.pytorch.callbacks import Callback
+    def on_train_start(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+        self.start_step = trainer.global_step
+        self.start_lr = [g["lr"] for g in trainer.optimizers[0].param_groups]
 
-    class Probe(Callback):
-        def on_train_start(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
-            resumed["step"] = trainer.global_step
-            resumed["lr"] = [g["lr"] for g in trainer.optimizers[0].param_groups]
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
+        keys = list(zip(batch.key.video_ids, batch.key.frame_indices, strict=True))
+        self.batches.setdefault(trainer.current_epoch, []).append(keys)
 
+
+def _train_with_probe(cfg: DictConfig, monkeypatch: pytest.MonkeyPatch) -> _Probe:
     import querytrack.run as run_module
 
+    probe = _Probe()
     real = run_module.instantiate
 
     def with_probe(node, *args, **kwargs):  # type: ignore[no-untyped-def]
         if "callbacks" in kwargs:
-            kwargs["callbacks"] = [*kwargs["callbacks"], Probe()]
+            kwargs["callbacks"] = [*kwargs["callbacks"], probe]
         return real(node, *args, **kwargs)
 
-    run_module.instantiate = with_probe  # type: ignore[assignment]
-    try:
-        train(second)
-    finally:
-        run_module.instantiate = real  # type: ignore[assignment]
-    assert resumed["step"] == 2
-    assert resumed["lr"] == pytest.approx(lr_before)
+    monkeypatch.setattr(run_module, "instantiate", with_probe)
+    train(cfg)
+    monkeypatch.setattr(run_module, "instantiate", real)
+    return probe
+
+
+def test_resume_from_last_checkpoint_continues_step_lr_and_data_order(
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = make_cfg("trainer.max_epochs=1")
+    train(first)
+    last = Path(first.output_dir) / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=False)
-    assert state["global_step"] == 4
+    assert state["global_step"] == 2
+    lr_before = state["lr_schedulers"][0]["_last_lr"]
+
+    resumed = _train_with_probe(make_cfg("trainer.max_epochs=2", "ckpt_path=last"), monkeypatch)
+    assert resumed.start_step == 2
+    assert resumed.start_lr == pytest.approx(lr_before)
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 4
+
+    straight = _train_with_probe(
+        make_cfg("trainer.max_epochs=2", f"output_dir={tmp_path / 'straight'}"), monkeypatch
+    )
+    assert resumed.batches[1] == straight.batches[1]  # epoch 1 sees the same data in the same order
+    assert straight.batches[0] != straight.batches[1]
 
 
 def test_non_finite_loss_names_the_batch(
