@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["data.py", "detector.py", "tracking.py", "evaluation.py"]
+ORDER = ["data.py", "detector.py", "tracking.py", "evaluation.py", "gpu_step.py"]
 
 
 def main() -> int:
@@ -23,7 +23,7 @@ def main() -> int:
             print(f"== {name}: not present, skipped\n")
             continue
         print(f"== {name}", flush=True)
-        rc = subprocess.call([sys.executable, str(path), *sys.argv[1:]])
+        rc = subprocess.call([sys.executable, str(path)])
         status |= rc
         print(flush=True)
     return status
