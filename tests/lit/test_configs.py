@@ -109,3 +109,10 @@ def test_experiment_options_compose(make_cfg: Callable[..., DictConfig], experim
         assert not cfg.augmentation.crop
     else:
         assert cfg.model.num_queries == 300 and cfg.model.backbone == "swin_l" and cfg.augmentation.crop
+
+
+def test_schedule_overrides_trainer_defaults(make_cfg: Callable[..., DictConfig]) -> None:
+    cfg = make_cfg("~debug")
+    assert cfg.trainer.max_epochs == 3 and cfg.trainer.check_val_every_n_epoch == 3  # schedule=synthetic
+    cfg = make_cfg("~debug", "schedule=paper", "trainer=gpu")
+    assert cfg.trainer.max_epochs == 12 and cfg.trainer.gradient_clip_val == 1.0
