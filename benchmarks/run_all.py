@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["data.py", "detector.py", "tracking.py", "evaluation.py", "gpu_step.py"]
+ORDER = ["data.py", "detector.py", "tracking.py", "evaluation.py", "training.py", "gpu_step.py"]
 
 
 def main() -> int:

@@ -33,3 +33,21 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
     yield make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def make_loss_nan(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """``make_loss_nan()`` makes every later ``QueryTrack.loss`` return a NaN total (undone after the test)."""
+    from querytrack.modeling.querytrack import QueryTrack
+
+    real_loss = QueryTrack.loss
+
+    def nan_loss(self, pair):  # type: ignore[no-untyped-def]
+        losses = real_loss(self, pair)
+        losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    def apply() -> None:
+        monkeypatch.setattr(QueryTrack, "loss", nan_loss)
+
+    return apply

@@ -17,7 +17,6 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from querytrack.lit.module import NonFiniteLossError
-from querytrack.modeling.querytrack import QueryTrack
 from querytrack.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,20 +75,13 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_non_finite_loss_keeps_last_good_checkpoint(
-    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
+    make_cfg: Callable[..., DictConfig], make_loss_nan: Callable[[], None]
 ) -> None:
     cfg = make_cfg("logger=none", "trainer.max_epochs=1")
     train(cfg)
     last = Path(cfg.output_dir) / "checkpoints" / "last.ckpt"
     good = torch.load(last, map_location="cpu", weights_only=False)
-    real_loss = QueryTrack.loss
-
-    def nan_loss(self, pair):  # type: ignore[no-untyped-def]
-        losses = real_loss(self, pair)
-        losses["loss"] = losses["loss"] * float("nan")
-        return losses
-
-    monkeypatch.setattr(QueryTrack, "loss", nan_loss)
+    make_loss_nan()
     with pytest.raises(NonFiniteLossError, match="non-finite training loss"):
         train(make_cfg("logger=none", "trainer.max_epochs=2", "ckpt_path=last"))
     after = torch.load(last, map_location="cpu", weights_only=False)

@@ -13,7 +13,6 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from querytrack.lit.module import NonFiniteLossError
-from querytrack.modeling.querytrack import QueryTrack
 from querytrack.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,16 +84,9 @@ def test_resume_from_last_checkpoint_continues_step_lr_and_data_order(
 
 
 def test_non_finite_loss_names_the_batch(
-    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
+    make_cfg: Callable[..., DictConfig], make_loss_nan: Callable[[], None]
 ) -> None:
-    real_loss = QueryTrack.loss
-
-    def nan_loss(self, pair):  # type: ignore[no-untyped-def]
-        losses = real_loss(self, pair)
-        losses["loss"] = losses["loss"] * float("nan")
-        return losses
-
-    monkeypatch.setattr(QueryTrack, "loss", nan_loss)
+    make_loss_nan()
     with pytest.raises(NonFiniteLossError, match=r"non-finite training loss .*key frames \[\(\d+, \d+\)"):
         train(make_cfg("trainer.fast_dev_run=true"))
 
