@@ -124,9 +124,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
     out: dict[str, Any] = {"metrics": dict(module.last_metrics)}
-    checkpoint = None
-    for cb in trainer.checkpoint_callbacks:
-        checkpoint = getattr(cb, "best_model_path", None) or getattr(cb, "last_model_path", None)
+    # The checkpoint to evaluate and report: the best by the monitored metric, else the latest one.
+    ranked = sorted(trainer.checkpoint_callbacks, key=lambda cb: getattr(cb, "monitor", None) is None)
+    checkpoint = next((p for cb in ranked if (p := getattr(cb, "best_model_path", "") or "")), None)
     if cfg.get("evaluate") and not getattr(trainer, "fast_dev_run", False):
         trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
         out["metrics"] = dict(module.last_metrics)

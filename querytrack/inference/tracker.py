@@ -42,9 +42,12 @@ class Tracker:
         new_track_score_threshold: unmatched candidates need at least this score to start an identity. 0.3:
             the top-10 of a set predictor without NMS contains low-scoring duplicates of the same object; they
             may extend an identity but should not open new ones (each becomes a false-positive track). Ablate.
-        min_match_factor: pairs with F below are refused. 0.1: with no overlap and a low score the
-            non-appearance factors give ≈ 0.5 × 0.5 = 0.25, so F < 0.1 means S < 0.4 — neither softmax
-            direction prefers the pair.
+        min_match_factor: pairs with F below are refused. Default 0.0 (one-to-one assignment and class
+            agreement alone decide), measured: S is a softmax over the N identities, so it is ≈ 1/N until the
+            embeddings are well trained, and any absolute floor then refuses true matches and fragments the
+            tracks. On the synthetic valid split with a 3-epoch checkpoint, 0.1 gave AP 0.7 / HOTA 19.7 and 0.0
+            gave AP 9.3 / HOTA 27.3 (``experiments/synthetic_association``). Use ``new_identity_slot`` for a
+            scale-free way to refuse.
         use_appearance: bidirectional-softmax embedding similarity S (off: S = 1).
         use_iou: (1 + IoU) / 2 with the identity's last box (off: 1).
         use_score: (1 + π) / 2 with the candidate's score (off: 1).
@@ -68,7 +71,7 @@ class Tracker:
         self,
         det_score_threshold: float = 0.05,
         new_track_score_threshold: float = 0.3,
-        min_match_factor: float = 0.1,
+        min_match_factor: float = 0.0,
         use_appearance: bool = True,
         use_iou: bool = True,
         use_score: bool = True,

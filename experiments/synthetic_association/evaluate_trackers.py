@@ -1,0 +1,63 @@
+"""Score one trained checkpoint on the synthetic valid split with several tracker settings (eq. 8 variants).
+
+Usage: ``python experiments/synthetic_association/evaluate_trackers.py CHECKPOINT`` (a checkpoint written by
+``python -m querytrack.run``; the detector runs once per setting, the tracker is what changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+
+from querytrack.data.datamodule import SyntheticDataModule
+from querytrack.evaluation import evaluate_ytvis
+from querytrack.inference.load import load_for_inference
+from querytrack.inference.tracker import Tracker
+from querytrack.lit.module import QueryTrackModule
+
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("min F 0.1 (the first default)", {"min_match_factor": 0.1}),
+    ("min F 0.1 + new-identity slot", {"min_match_factor": 0.1, "new_identity_slot": True}),
+    ("min F 0 (default)", {}),
+    ("min F 0 + new-identity slot", {"new_identity_slot": True}),
+    ("min F 0, no appearance", {"use_appearance": False}),
+    ("min F 0, no appearance, new-track 0.1", {"use_appearance": False, "new_track_score_threshold": 0.1}),
+    ("min F 0 + slot, new-track 0.1", {"new_identity_slot": True, "new_track_score_threshold": 0.1}),
+    ("appearance only", {"use_iou": False, "use_score": False, "use_class": False}),
+    ("appearance + IoU", {"use_score": False, "use_class": False}),
+    ("appearance + IoU + score", {"use_class": False}),
+]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint")
+    args = p.parse_args()
+    bundle = load_for_inference(args.checkpoint)
+    dm = SyntheticDataModule(num_workers=0)
+    dm.prepare_data()
+    dm.setup("validate")
+    assert dm.val_set is not None
+    mod = QueryTrackModule(bundle.model)
+    mod.test_resize = bundle.resize  # the test size the checkpoint was trained for
+    print(f"{'tracker':<42} {'tracks':>6} {'AP':>5} {'AP50':>5} {'AR10':>5} {'HOTA':>5} {'AssA':>5}")
+    for name, kwargs in VARIANTS:
+        start = time.perf_counter()
+        mod.tracker = Tracker(**kwargs)
+        mod._val_results = []
+        with torch.no_grad():
+            for i in range(len(dm.val_set)):
+                mod._track_clip(dm.val_set[i])
+        m = evaluate_ytvis(mod._val_gt, mod._val_results, per_category=False, hota=True)
+        print(
+            f"{name:<42} {len(mod._val_results):>6} {100 * m['AP']:>5.1f} {100 * m['AP50']:>5.1f} "
+            f"{100 * m['AR10']:>5.1f} {100 * m['HOTA']:>5.1f} {100 * m['AssA']:>5.1f}  ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
