@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from querytrack.data import rle as data_rle
+
 RLE = dict[str, Any]
 
 
@@ -52,11 +54,7 @@ def to_compressed(seg: Any, height: int, width: int) -> RLE | None:
     """
     if not seg:
         return None
-    if isinstance(seg, list):
-        return mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
-    if isinstance(seg["counts"], list):
-        return mask_utils.frPyObjects(seg, *seg["size"])
-    return seg
+    return data_rle.to_compressed(seg, height, width)
 
 
 def to_uncompressed(rle: RLE) -> RLE:
