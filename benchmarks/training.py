@@ -52,7 +52,7 @@ def child(config: str, height: int, width: int, steps: int) -> dict[str, float]:
         ds = PairDataset(YTVISDataset(Path(tmp) / "train.json", Path(tmp) / "train" / "JPEGImages"))
         batches = [collate_pairs([ds[2 * i], ds[2 * i + 1]]) for i in range(3)]
     model = build_querytrack(
-        num_classes=5, pretrained=False, frozen_stages=0, norm_eval=False, **CONFIGS[config]
+        num_classes=5, pretrained=False, frozen_stages=-1, norm_eval=False, **CONFIGS[config]
     ).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
     times = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,30 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return f"{head}\n{vals}"
 
 
+def check_frozen_random_layers(cfg: DictConfig) -> str | None:
+    """A warning when ResNet layers would be frozen at their random initialisation, else ``None``.
+
+    ``frozen_stages`` follows mmdetection (``-1`` nothing, ``0`` the stem, ``k`` the stem and ``layer1..k``): right
+    for ImageNet or COCO weights, but with ``pretrained=false`` and no ``init_checkpoint`` those layers would
+    stay random for the whole run (a from-scratch run wants ``model.frozen_stages=-1``).
+    """
+    model = cfg.model
+    frozen = int(model.get("frozen_stages", -1))
+    resnet = str(model.get("backbone", "")).startswith(("r", "x"))
+    if frozen >= 0 and resnet and not model.get("pretrained") and not cfg.get("init_checkpoint"):
+        return (
+            f"model.frozen_stages={frozen} freezes the randomly initialised ResNet stem"
+            f"{f' and layer1..{frozen}' if frozen else ''} (pretrained=false, no init_checkpoint): they will "
+            "never train; set model.frozen_stages=-1 to train from scratch"
+        )
+    return None
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Instantiate everything from ``cfg``, fit, evaluate; return metrics and paths."""
     L.seed_everything(cfg.seed, workers=True)
+    if (message := check_frozen_random_layers(cfg)) is not None:
+        warnings.warn(message, stacklevel=2)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -27,7 +27,7 @@ TINY_MODEL = {
     "ffn_dim": 64,
     "dynamic_dim": 8,
     "embed_dim": 16,
-    "frozen_stages": 0,
+    "frozen_stages": -1,
     "norm_eval": False,
 }
 

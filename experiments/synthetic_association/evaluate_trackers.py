@@ -30,21 +30,26 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("appearance + IoU", {"use_score": False, "use_class": False}),
     ("appearance + IoU + score", {"use_class": False}),
 ]
+CUE_VARIANTS = ("appearance only", "appearance + IoU", "appearance + IoU + score", "min F 0 (default)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cues-only", action="store_true", help="only the eq. 8 cue ablation (4 settings)")
     args = p.parse_args()
-    bundle = load_for_inference(args.checkpoint)
+    bundle = load_for_inference(args.checkpoint, device=args.device)
     dm = SyntheticDataModule(num_workers=0)
     dm.prepare_data()
     dm.setup("validate")
     assert dm.val_set is not None
     mod = QueryTrackModule(bundle.model)
+    mod.to(args.device)
     mod.test_resize = bundle.resize  # the test size the checkpoint was trained for
     print(f"{'tracker':<42} {'tracks':>6} {'AP':>5} {'AP50':>5} {'AR10':>5} {'HOTA':>5} {'AssA':>5}")
-    for name, kwargs in VARIANTS:
+    variants = [v for v in VARIANTS if v[0] in CUE_VARIANTS] if args.cues_only else VARIANTS
+    for name, kwargs in variants:
         start = time.perf_counter()
         mod.tracker = Tracker(**kwargs)
         mod._val_results = []

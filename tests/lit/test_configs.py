@@ -116,3 +116,39 @@ def test_schedule_overrides_trainer_defaults(make_cfg: Callable[..., DictConfig]
     assert cfg.trainer.max_epochs == 3 and cfg.trainer.check_val_every_n_epoch == 3  # schedule=synthetic
     cfg = make_cfg("~debug", "schedule=paper", "trainer=gpu")
     assert cfg.trainer.max_epochs == 12 and cfg.trainer.gradient_clip_val == 1.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "frozen_random"),
+    [
+        ((), False),  # the synthetic default trains its r18 from scratch, nothing frozen
+        (("model.frozen_stages=0",), True),
+        (("backbone=r50",), False),  # ImageNet weights: freezing the stem + layer1 is the recipe
+        (("backbone=r50", "model.pretrained=false"), True),
+        (("backbone=r50", "model.pretrained=false", "init_checkpoint=coco.pth"), False),
+        (("backbone=swin_t", "model.pretrained=false"), False),  # frozen_stages applies to ResNets only
+    ],
+)
+def test_frozen_random_layers_are_reported(
+    make_cfg: Callable[..., DictConfig], overrides: tuple[str, ...], frozen_random: bool
+) -> None:
+    from querytrack.run import check_frozen_random_layers
+
+    message = check_frozen_random_layers(make_cfg(*overrides))
+    assert (message is not None) == frozen_random
+    if message:
+        assert "frozen_stages=-1" in message
+
+
+@pytest.mark.parametrize("search", _options("hparams_search"))
+def test_hparams_search_options_define_a_sweep(search: str) -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    params = cfg.hydra.sweeper.params
+    assert len(params) >= 1 and all("," in str(v) for v in params.values())
+    assert cfg.task_name == search

@@ -1,0 +1,88 @@
+"""``python -m querytrack.eval ckpt=PATH``: track a validation split with a trained checkpoint and evaluate it.
+
+The model, its classes and its test size come from the checkpoint (``querytrack.inference.load``); data, tracker
+and trainer come from ``conf/eval.yaml``, so association settings can be swept without retraining::
+
+    python -m querytrack.eval ckpt=outputs/train/RUN/checkpoints/last.ckpt
+    python -m querytrack.eval -m ckpt=CKPT tracker=appearance_only,appearance_iou,appearance_iou_score,default
+    python -m querytrack.eval ckpt=CKPT data=ytvis21 trainer=gpu eval_hota=true
+
+(``querytrack-eval GT.json RESULTS.json`` scores a results file that already exists.)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torchvision.transforms import v2
+
+from querytrack.inference.load import load_for_inference
+from querytrack.lit.module import QueryTrackModule
+from querytrack.run import format_metrics
+
+
+class CheckpointDataMismatchError(ValueError):
+    """The checkpoint was trained on other categories than the evaluation data has."""
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
+    """Instantiate from ``cfg`` (``conf/eval.yaml``), track the validation split, evaluate.
+
+    Returns:
+        ``{"metrics": {...}, "results": path of the results json, "checkpoint": cfg.ckpt}``.
+
+    Raises:
+        CheckpointDataMismatchError: the checkpoint's category ids differ from the data's.
+    """
+    bundle = load_for_inference(cfg.ckpt)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    data_ids = list(datamodule.val_set.ytvis.label_to_cat_id)
+    if data_ids != bundle.category_ids:
+        raise CheckpointDataMismatchError(
+            f"{cfg.ckpt}: trained for category ids {bundle.category_ids} ({bundle.class_names}), but the "
+            f"validation data has {data_ids}; evaluate on the data set it was trained for"
+        )
+    tracker = bundle.tracker if cfg.tracker_from_checkpoint else instantiate(cfg.tracker)
+    module = QueryTrackModule(
+        bundle.model,
+        tracker=tracker,
+        top_k=cfg.top_k if cfg.top_k is not None else bundle.top_k,
+        max_tracks_per_video=cfg.max_tracks_per_video,
+        score_mode=cfg.score_mode,
+        eval_hota=cfg.eval_hota,
+        results_dir=cfg.output_dir,
+    )
+    if cfg.test_short_size is not None:
+        module.test_resize = v2.Resize(size=cfg.test_short_size, max_size=cfg.test_max_size, antialias=True)
+    else:
+        module.test_resize = bundle.resize
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    trainer.validate(module, datamodule=datamodule, verbose=False)
+    out = {"metrics": dict(module.last_metrics), "results": module.last_results_path, "checkpoint": cfg.ckpt}
+    if trainer.is_global_zero and out["metrics"]:
+        print(f"\nYouTube-VIS metrics of {cfg.ckpt} on the validation split (x100):")
+        print(format_metrics(out["metrics"]))
+        print(f"results: {out['results']}")
+    return out
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+def main(cfg: DictConfig) -> float | None:
+    os.environ.setdefault("WANDB_SILENT", "true")
+    out = evaluate_checkpoint(cfg)
+    name = cfg.get("optimized_metric")
+    key = name.split("/", 1)[-1] if name else None
+    value = out["metrics"].get(key) if key else None
+    return float(value) if value is not None else None
+
+
+if __name__ == "__main__":
+    main()

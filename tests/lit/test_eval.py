@@ -1,0 +1,93 @@
+"""``python -m querytrack.eval``: a trained checkpoint evaluated with the tracker of the eval config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from querytrack.eval import CheckpointDataMismatchError, evaluate_checkpoint
+from querytrack.run import train
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.fixture
+def trained(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> Path:
+    out = train(make_cfg("logger=none", "callbacks.track_overlay=null"))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert out["checkpoint"] and last.is_file()
+    return last
+
+
+def _eval_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="eval",
+            overrides=[
+                "debug=tiny",
+                f"data.root={tmp_path / 'cache'}",
+                f"output_dir={tmp_path / 'eval'}",
+                *overrides,
+            ],
+        )
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def _entries(out: dict) -> list:
+    return json.loads(Path(out["results"]).read_text())
+
+
+def test_eval_uses_the_configured_tracker(trained: Path, tmp_path: Path) -> None:
+    keep_all = evaluate_checkpoint(
+        _eval_cfg(
+            tmp_path,
+            f"ckpt={trained}",
+            "tracker.det_score_threshold=0",
+            "tracker.new_track_score_threshold=0",
+        )
+    )
+    assert 0.0 <= keep_all["metrics"]["AP"] <= 1.0
+    assert Path(keep_all["results"]).parent == tmp_path / "eval"
+    assert len(_entries(keep_all)) > 0
+    keep_none = evaluate_checkpoint(
+        _eval_cfg(
+            tmp_path,
+            f"ckpt={trained}",
+            "tracker.det_score_threshold=1.01",
+            "tracker.new_track_score_threshold=1.01",
+        )
+    )
+    assert _entries(keep_none) == []
+
+
+def test_cue_ablation_trackers_switch_cues_off(tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    cues = {}
+    for name in ("appearance_only", "appearance_iou", "appearance_iou_score", "default"):
+        t = instantiate(_eval_cfg(tmp_path, "ckpt=x", f"tracker={name}").tracker)
+        cues[name] = (t.use_appearance, t.use_iou, t.use_score, t.use_class)
+    assert cues == {
+        "appearance_only": (True, False, False, False),
+        "appearance_iou": (True, True, False, False),
+        "appearance_iou_score": (True, True, True, False),
+        "default": (True, True, True, True),
+    }
+
+
+def test_checkpoint_of_other_categories_is_refused(trained: Path, tmp_path: Path) -> None:
+    ckpt = torch.load(trained, map_location="cpu", weights_only=True)
+    ckpt["querytrack"]["category_ids"] = [c + 100 for c in ckpt["querytrack"]["category_ids"]]
+    other = tmp_path / "other.ckpt"
+    torch.save(ckpt, other)
+    with pytest.raises(CheckpointDataMismatchError, match=r"other\.ckpt"):
+        evaluate_checkpoint(_eval_cfg(tmp_path, f"ckpt={other}"))
