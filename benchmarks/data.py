@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 from querytrack.data.datasets import PairDataset
 from querytrack.data.synthetic import SyntheticConfig, generate
@@ -100,11 +101,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer samples")
+    add_summary_argument(p)
     args = p.parse_args()
     rows = run(args.quick)
     print(f"{'data pipeline (1 worker)':<36} {'raw decode pairs/s':>19} {'pairs/s':>9} {'ratio':>7}")
     for r in rows:
         print(f"{r['case']:<36} {r['raw_decode_pairs_s']:>19.1f} {r['pairs_s']:>9.1f} {r['ratio']:>7.2f}")
+    write_summary(args.summary, {f"data pipeline / raw decode, {r['case']}": r["ratio"] for r in rows})
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 from querytrack.modeling import build_detector
 from querytrack.modeling.detector import QueryInstDetector, rois_from_indices
@@ -111,6 +112,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
     ap.add_argument("--no-track", action="store_true", help="build without track heads")
     ap.add_argument("--stat", choices=["min", "median"], default="min")
+    add_summary_argument(ap)
     args = ap.parse_args()
     global STAT
     STAT = args.stat
@@ -143,6 +145,11 @@ def main() -> None:
     print(f"backbone + FPN      : {t_feat:8.1f} ms/frame")
     print(f"whole detector      : {t_full:8.1f} ms/frame")
     print(f"ratio whole / (backbone + FPN) = {t_full / t_feat:.2f}  (goal <= 1.5)")
+    size = f"{args.backbone} {args.queries}q {args.height}x{args.width}"
+    write_summary(
+        args.summary,
+        {f"detector frame / backbone+FPN ({size})": t_full / t_feat, "detector ms/frame": t_full},
+    )
     print(f"breakdown (each part timed alone, {STAT} ms):")
     for name, ms in rows:
         print(f"  {name:28s} {ms:8.1f}  ({100 * ms / t_full:5.1f} % of whole)")

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from summary import add_summary_argument, write_summary  # benchmarks/summary.py
+
 from querytrack.evaluation.fake import make_gt, make_results
 from querytrack.evaluation.hota import evaluate_hota
 from querytrack.evaluation.official import official_dir, official_stats
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--official", help="folder with the official ytvos.py / ytvoseval.py")
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best of)")
     parser.add_argument("--hota", action="store_true", help="also time the trackeval HOTA adapter")
+    add_summary_argument(parser)
     parser.add_argument(
         "--files", help="folder to write (or reuse) gt.json / res.json instead of a temporary one"
     )
@@ -85,6 +88,8 @@ def _compare(args: argparse.Namespace, gt_path: Path, res_path: Path) -> None:
         ours_t = min(ours_t, time.perf_counter() - t)
     assert ours is not None
     print(f"querytrack evaluate_ap: {ours_t:.2f} s  AP={ours['AP']:.4f} AP50={ours['AP50']:.4f}")
+    figures: dict[str, float | str] = {f"evaluator s ({args.videos} videos, {args.workload})": ours_t}
+    write_summary(args.summary, figures)
 
     if args.hota:
         t = time.perf_counter()
@@ -106,6 +111,8 @@ def _compare(args: argparse.Namespace, gt_path: Path, res_path: Path) -> None:
     same = [ours[k] for k in STAT_KEYS] == off
     print(f"official YTVOSeval:     {off_t:.2f} s  AP={off[0]:.4f} AP50={off[1]:.4f}")
     print(f"speed-up: {off_t / ours_t:.1f}x   12 stats bit-identical: {same}")
+    figures["evaluator speed-up vs official"] = off_t / ours_t
+    write_summary(args.summary, figures)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 import time
 
 import torch
+from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 from querytrack.evaluation.rle import encode_masks
 from querytrack.inference import Tracker, VideoTrackBuilder, paste_masks, postprocess_frame, track_video
@@ -87,18 +88,25 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=2000)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--width", type=int, default=1280)
+    add_summary_argument(parser)
     parser.add_argument("--child-frames", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-discard", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_frames:
         child(args.child_frames, args.height, args.width, keep=not args.child_discard)
         return
+    figures: dict[str, float | str] = {}
     for keep in (True, False):
-        _rss(args, keep)
-    _stages(args)
+        ratio = _rss(args, keep)
+        if keep:
+            figures[f"streaming peak RSS {args.long} / {args.short} frames"] = ratio
+    times = _stages(args)
+    figures["tracker + paste/RLE ms/frame"] = times["tracker"] + times["paste + RLE"]
+    figures["tracking size"] = f"{args.height}x{args.width}"
+    write_summary(args.summary, figures)
 
 
-def _rss(args: argparse.Namespace, keep: bool) -> None:
+def _rss(args: argparse.Namespace, keep: bool) -> float:
     label = "stream + VideoTrackBuilder" if keep else "stream only (results discarded)"
     print(f"peak RSS, {label}:")
     runs = {}
@@ -123,9 +131,10 @@ def _rss(args: argparse.Namespace, keep: bool) -> None:
         )
     ratio = runs[args.long]["peak_rss_mib"] / runs[args.short]["peak_rss_mib"]
     print(f"  peak RSS ratio {args.long}/{args.short} frames: {ratio:.3f} (goal <= 1.05)")
+    return ratio
 
 
-def _stages(args: argparse.Namespace) -> None:
+def _stages(args: argparse.Namespace) -> dict[str, float]:
     times = stage_times(100, args.height, args.width)
     total = sum(times.values())
     print("per-frame stage times (ms), 100 frames:")
@@ -136,6 +145,7 @@ def _stages(args: argparse.Namespace) -> None:
         f"tracker + paste/RLE: {times['tracker'] + times['paste + RLE']:.2f} ms/frame = {100 * share:.0f} % of the loop "
         "with a fake detector; compare with the real detector's ms/frame"
     )
+    return times
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from summary import add_summary_argument, write_summary  # benchmarks/summary.py
+
 CONFIGS = {
     "r18-small": {
         "backbone": "r18",
@@ -74,12 +76,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    add_summary_argument(p)
     args = p.parse_args()
     if args.child:
         config, h, w = args.child
         print(json.dumps(child(config, int(h), int(w), args.steps)))
         return
     print(f"{'training step (CPU, batch 2 pairs)':<36} {'step s':>8} {'peak RSS GiB':>13}")
+    figures: dict[str, float | str] = {}
     for config in CONFIGS:
         for size_name, (h, w) in SIZES.items():
             out = subprocess.run(
@@ -91,6 +95,9 @@ def main() -> None:
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{config + ', ' + size_name:<36} {r['step_s']:>8.2f} {r['peak_rss_gib']:>13.2f}")
+            figures[f"train step s, {config} {size_name}"] = r["step_s"]
+            figures[f"train peak RSS GiB, {config} {size_name}"] = r["peak_rss_gib"]
+    write_summary(args.summary, figures)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+"""``make bench``'s combined table (the benchmarks themselves are run by ``make bench``, not by the tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run_all():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_run_all", BENCH / "run_all.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_combined_table_derives_the_tracking_share_and_names_goals() -> None:
+    table = _run_all().combined_table(
+        {
+            "detector frame / backbone+FPN (r50 100q 360x640)": 1.7,
+            "detector ms/frame": 90.0,
+            "tracker + paste/RLE ms/frame": 10.0,
+            "streaming peak RSS 2000 / 200 frames": 1.014,
+            "tracking size": "360x640",
+        }
+    )
+    lines = {line.split("  ")[0].strip(): line for line in table.splitlines()}
+    share = lines["tracker + paste/RLE share of a frame (with the detector)"]
+    assert "0.100" in share  # 10 / (90 + 10)
+    assert lines["detector frame / backbone+FPN (r50 100q 360x640)"].rstrip().endswith("<= 1.5")
+    assert lines["streaming peak RSS 2000 / 200 frames"].rstrip().endswith("<= 1.05")
+    assert "360x640" in lines["tracking size"]
+
+
+def test_every_benchmark_in_make_bench_exists() -> None:
+    assert all((BENCH / name).is_file() for name, _ in _run_all().ORDER)
