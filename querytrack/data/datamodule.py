@@ -165,11 +165,17 @@ class SyntheticDataModule(YTVISDataModule):
         root: cache folder (default ``$QUERYTRACK_CACHE`` or ``~/.cache/querytrack``); the set lives in
             ``root/synthetic-<config digest>``.
         synthetic: keyword arguments of :class:`~querytrack.data.synthetic.SyntheticConfig`.
+        val_split: ``"valid"`` (default) or ``"train"``: validate on the training videos, a check that the
+            model fits what it trains on (learning tests, overfitting a recipe).
         **kwargs: everything :class:`YTVISDataModule` takes except the paths.
     """
 
     def __init__(
-        self, root: str | None = None, synthetic: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        root: str | None = None,
+        synthetic: dict[str, Any] | None = None,
+        val_split: str = "valid",
+        **kwargs: Any,
     ) -> None:
         super().__init__(root=None, **kwargs)
         self.root = Path(root) if root else default_cache_dir()
@@ -181,7 +187,10 @@ class SyntheticDataModule(YTVISDataModule):
         folder = self.root / f"synthetic-{self.synthetic_config.digest()}"
         self.data_dir = folder
         self.train_ann, self.train_images = str(folder / "train.json"), str(folder / "train" / "JPEGImages")
-        self.val_ann, self.val_images = str(folder / "valid.json"), str(folder / "valid" / "JPEGImages")
+        if val_split not in ("valid", "train"):
+            raise ValueError(f"val_split must be 'valid' or 'train', got {val_split!r}")
+        self.val_ann = str(folder / f"{val_split}.json")
+        self.val_images = str(folder / val_split / "JPEGImages")
 
     def prepare_data(self) -> None:
         existed = (self.data_dir / "meta.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,17 @@ def test_synthetic_datamodule_generates_and_loads(tmp_path: Path) -> None:
 def test_synthetic_datamodule_rejects_unknown_option(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown synthetic set option"):
         SyntheticDataModule(root=str(tmp_path), synthetic={"frames": 3})
+
+
+def test_synthetic_datamodule_can_validate_on_the_training_videos(tmp_path: Path) -> None:
+    dm = SyntheticDataModule(root=str(tmp_path), synthetic=TINY, num_workers=0, val_split="train")
+    dm.setup("validate")
+    train_ids = sorted(v["id"] for v in json.loads(Path(dm.train_ann).read_text())["videos"])
+    assert sorted(clip.video_id for clip in dm.val_set) == train_ids
+    assert len(train_ids) == TINY["num_train_videos"]
+    assert Path(dm.val_ann).name == "train.json"
+    with pytest.raises(ValueError, match="val_split"):
+        SyntheticDataModule(root=str(tmp_path), synthetic=TINY, val_split="test")
 
 
 @pytest.mark.parametrize("augmentation", ["paper", "paper_nocrop", "none", "synthetic"])
