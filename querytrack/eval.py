@@ -23,7 +23,7 @@ from torchvision.transforms import v2
 
 from querytrack.inference.load import load_for_inference
 from querytrack.lit.module import QueryTrackModule
-from querytrack.run import format_metrics
+from querytrack.run import format_metrics, optimized_value
 
 
 class CheckpointDataMismatchError(ValueError):
@@ -77,11 +77,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("WANDB_SILENT", "true")
-    out = evaluate_checkpoint(cfg)
-    name = cfg.get("optimized_metric")
-    key = name.split("/", 1)[-1] if name else None
-    value = out["metrics"].get(key) if key else None
-    return float(value) if value is not None else None
+    return optimized_value(cfg, evaluate_checkpoint(cfg)["metrics"])
 
 
 if __name__ == "__main__":

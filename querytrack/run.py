@@ -161,14 +161,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
+def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value of ``cfg.optimized_metric`` (e.g. ``val/AP``) in ``metrics``, returned to Hydra sweepers."""
+    name = cfg.get("optimized_metric")
+    key = name.split("/", 1)[-1] if name else None
+    value = metrics.get(key) if key else None
+    return float(value) if value is not None else None
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("WANDB_SILENT", "true")
-    out = train(cfg)
-    name = cfg.get("optimized_metric")
-    key = name.split("/", 1)[-1] if name else None
-    value = out["metrics"].get(key) if key else None
-    return float(value) if value is not None else None
+    return optimized_value(cfg, train(cfg)["metrics"])
 
 
 if __name__ == "__main__":

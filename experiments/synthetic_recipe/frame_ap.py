@@ -22,7 +22,6 @@ from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.load import load_for_inference
 from querytrack.inference.results import video_results
 from querytrack.inference.tracker import Tracker
-from querytrack.lit.module import QueryTrackModule
 
 
 def frame_gt(gt: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +57,6 @@ def main() -> None:
     dm.prepare_data()
     dm.setup("validate")
     assert dm.val_set is not None
-    mod = QueryTrackModule(bundle.model)
-    mod.test_resize = bundle.resize
     frame_model = DetectorFrameModel(bundle.model.detector)
     gt_path = None
     frame_results: list[dict[str, Any]] = []
