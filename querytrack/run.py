@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from querytrack.evaluation.ytvis_eval import STAT_KEYS
+from querytrack.modeling.backbone import is_resnet
 
 
 def git_sha() -> str:
@@ -80,8 +81,12 @@ def check_frozen_random_layers(cfg: DictConfig) -> str | None:
     """
     model = cfg.model
     frozen = int(model.get("frozen_stages", -1))
-    resnet = str(model.get("backbone", "")).startswith(("r", "x"))
-    if frozen >= 0 and resnet and not model.get("pretrained") and not cfg.get("init_checkpoint"):
+    if (
+        frozen >= 0
+        and is_resnet(str(model.get("backbone", "")))
+        and not model.get("pretrained")
+        and not cfg.get("init_checkpoint")
+    ):
         return (
             f"model.frozen_stages={frozen} freezes the randomly initialised ResNet stem"
             f"{f' and layer1..{frozen}' if frozen else ''} (pretrained=false, no init_checkpoint): they will "

@@ -49,6 +49,13 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+def is_resnet(name: str) -> bool:
+    """Whether backbone ``name`` (a ``BACKBONES`` key or a timm name) is a ResNet/ResNeXt, to which
+    ``frozen_stages`` applies."""
+    spec = BACKBONES.get(name)
+    return (spec.timm_name if spec else name).startswith(("resnet", "resnext"))
+
+
 class TimmBackbone(nn.Module):
     """A timm feature extractor with QueryInst's freezing rules.
 
