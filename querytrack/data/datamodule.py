@@ -50,7 +50,7 @@ class YTVISDataModule(L.LightningDataModule):
         batch_size: training pairs per device.
         num_workers: loader workers per device; ``persistent_workers`` keeps them across epochs.
         pin_memory: pin host memory for faster host-to-GPU copies (ignored without CUDA).
-        ref_window / shared_augmentation: see :class:`~querytrack.data.datasets.PairDataset`.
+        ref_window / shared_augmentation / boxes_from_masks: see :class:`~querytrack.data.datasets.PairDataset`.
         check_files: check every frame file exists when the annotations are loaded.
         size_divisibility: batches are padded to a multiple of this (32, as QueryInst).
         seed: base seed of the pair sampling and augmentation draws.
@@ -72,6 +72,7 @@ class YTVISDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         ref_window: int = 10,
         shared_augmentation: bool = True,
+        boxes_from_masks: bool = True,
         check_files: bool = False,
         size_divisibility: int = 32,
         seed: int = 0,
@@ -91,6 +92,7 @@ class YTVISDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory and torch.cuda.is_available()
         self.ref_window = ref_window
         self.shared_augmentation = shared_augmentation
+        self.boxes_from_masks = boxes_from_masks
         self.check_files = check_files
         self.size_divisibility = size_divisibility
         self.seed = seed
@@ -111,6 +113,7 @@ class YTVISDataModule(L.LightningDataModule):
                 transform=self.train_transform,
                 ref_window=self.ref_window,
                 shared_augmentation=self.shared_augmentation,
+                boxes_from_masks=self.boxes_from_masks,
                 seed=self.seed,
             )
         if stage in (None, "fit", "validate", "test", "predict") and self.val_set is None and self.val_ann:
@@ -136,7 +139,7 @@ class YTVISDataModule(L.LightningDataModule):
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            sampler=EpochRandomSampler(self.train_set, self.seed),
+            sampler=EpochRandomSampler(self.train_set, self.seed, with_epoch=True),
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers,
             pin_memory=self.pin_memory,

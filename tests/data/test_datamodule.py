@@ -82,3 +82,29 @@ def test_real_dataset_configs_resolve_paths(
         cfg = compose(overrides=[f"+data={data}", "+augmentation=paper", f"data.root={tmp_path}"])
     dm = instantiate(cfg.data)
     assert dm.train_ann.startswith(str(tmp_path)) and dm.val_images.startswith(str(tmp_path))
+
+
+def _epoch_draws(dm: SyntheticDataModule, epoch: int, loader: object) -> list[tuple[int, int, int]]:
+    """(video, key, reference) frame of every pair the loader yields in ``epoch`` (sorted: order-free)."""
+    dm.set_epoch(epoch)
+    loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]  # what Lightning does at each epoch start
+    out = []
+    for batch in loader:  # type: ignore[attr-defined]
+        out += list(zip(batch.key.video_ids, batch.key.frame_indices, batch.ref.frame_indices, strict=True))
+    return sorted(out)
+
+
+def test_persistent_workers_see_each_new_epoch(tmp_path: Path) -> None:
+    """With 2 persistent workers the epoch-1 draws differ from epoch 0's and equal those of 0 workers."""
+    syn = {**TINY, "num_train_videos": 4, "min_frames": 8, "max_frames": 10}
+    kwargs = {"root": str(tmp_path), "synthetic": syn, "batch_size": 2, "seed": 5}
+    persistent = SyntheticDataModule(num_workers=2, persistent_workers=True, **kwargs)
+    inline = SyntheticDataModule(num_workers=0, **kwargs)
+    for dm in (persistent, inline):
+        dm.prepare_data()
+        dm.setup("fit")
+    p_loader, i_loader = persistent.train_dataloader(), inline.train_dataloader()
+    p0, p1 = _epoch_draws(persistent, 0, p_loader), _epoch_draws(persistent, 1, p_loader)
+    assert p0 == _epoch_draws(inline, 0, i_loader)
+    assert p1 == _epoch_draws(inline, 1, i_loader)
+    assert p0 != p1  # the reference frames were re-drawn for epoch 1

@@ -164,3 +164,45 @@ def test_epoch_random_sampler_is_a_function_of_seed_and_epoch() -> None:
     again = EpochRandomSampler(range(50), seed=3)
     again.set_epoch(1)
     assert list(again) == second
+
+
+def test_masks_to_pixel_boxes_golden() -> None:
+    masks = torch.zeros((2, 6, 8), dtype=torch.bool)
+    masks[0, 1:3, 2:5] = True  # rows 1-2, cols 2-4 -> (2, 1, 5, 3)
+    masks[1, 5, 7] = True  # one pixel in the corner -> (7, 5, 8, 6)
+    expected = torch.tensor([[2.0, 1.0, 5.0, 3.0], [7.0, 5.0, 8.0, 6.0]])
+    assert torch.equal(datasets_module.masks_to_pixel_boxes(masks), expected)
+    assert datasets_module.masks_to_pixel_boxes(torch.zeros((0, 6, 8), dtype=torch.bool)).shape == (0, 4)
+
+
+def _box_iou_with_mask_box(ds: PairDataset) -> torch.Tensor:
+    from torchvision.ops import box_iou
+
+    ious = []
+    for epoch in range(3):
+        for i in range(len(ds)):
+            t = ds[(epoch, i)].key.target
+            if len(t):
+                mask_boxes = datasets_module.masks_to_pixel_boxes(t.masks)
+                ious.append(box_iou(t.boxes, mask_boxes).diagonal())
+    return torch.cat(ious)
+
+
+def test_boxes_follow_cropped_masks(train: YTVISDataset) -> None:
+    """A crop that cuts an object clamps v2's box but not to the visible mask; the option fixes the box."""
+    aug = build_train_transform(
+        min_sizes=(64,), max_size=160, crop_prob=1.0, crop_resize_sizes=(96,), crop_min=32, crop_max=48
+    )
+    clamped = _box_iou_with_mask_box(PairDataset(train, transform=aug, boxes_from_masks=False))
+    assert float(clamped.min()) < 0.75  # the defect exists without the option
+    fixed = _box_iou_with_mask_box(PairDataset(train, transform=aug, boxes_from_masks=True))
+    assert torch.allclose(fixed, torch.ones_like(fixed))
+
+
+def test_epoch_index_pairs_equal_set_epoch(train: YTVISDataset) -> None:
+    ds = PairDataset(train, transform=_small_aug(), seed=3)
+    ds.set_epoch(2)
+    a = ds[1]
+    ds.set_epoch(0)
+    b = ds[(2, 1)]
+    assert a.ref.frame_index == b.ref.frame_index and torch.equal(a.key.image, b.key.image)
