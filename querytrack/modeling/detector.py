@@ -196,6 +196,7 @@ def build_detector(
     dynamic_dim: int = 64,
     dropout: float = 0.0,
     drop_path_rate: float | None = None,
+    mask_channels: int = 256,
 ) -> QueryInstDetector:
     """Build a QueryInst/QueryTrack detector from plain keyword arguments (Hydra target).
 
@@ -217,6 +218,8 @@ def build_detector(
         dynamic_dim: DynamicConv hidden width (64).
         dropout: box-head dropout (0).
         drop_path_rate: backbone stochastic depth (None: timm default).
+        mask_channels: mask head conv width (QueryInst: 256 whatever ``hidden_dim``; the small CPU model
+            narrows it, see ``conf/model/small.yaml``).
 
     Returns:
         A ``QueryInstDetector``.
@@ -241,6 +244,7 @@ def build_detector(
             with_track_head=with_track_head,
             embed_dim=embed_dim,
             dropout=dropout,
+            mask_channels=mask_channels,
         )
         for _ in range(num_stages)
     ]

@@ -31,6 +31,8 @@ class DynamicStage(nn.Module):
         embed_dim: track embedding size D.
         track_roi_size: 7 (hustvl/QueryInst#26).
         dropout: dropout of the box head (0).
+        mask_channels: width of the mask head's 3x3 convs and deconv (QueryInst: 256, independent of
+            ``hidden_dim``).
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class DynamicStage(nn.Module):
         embed_dim: int = 256,
         track_roi_size: int = 7,
         dropout: float = 0.0,
+        mask_channels: int = 256,
     ) -> None:
         super().__init__()
         self.box_roi = MultiLevelRoIAlign(box_roi_size, strides)
@@ -55,7 +58,9 @@ class DynamicStage(nn.Module):
         self.bbox_head = DIIHead(
             num_classes, hidden_dim, num_heads, ffn_dim, dynamic_dim, box_roi_size, dropout=dropout
         )
-        self.mask_head = DynamicMaskHead(num_classes, hidden_dim, dynamic_dim, mask_roi_size)
+        self.mask_head = DynamicMaskHead(
+            num_classes, hidden_dim, dynamic_dim, mask_roi_size, conv_channels=mask_channels
+        )
         self.track_head = (
             DynamicTrackHead(hidden_dim, dynamic_dim, track_roi_size, embed_dim=embed_dim)
             if with_track_head
