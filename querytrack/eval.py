@@ -57,6 +57,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         max_tracks_per_video=cfg.max_tracks_per_video,
         score_mode=cfg.score_mode,
         eval_hota=cfg.eval_hota,
+        eval_frame_ap=cfg.get("eval_frame_ap", False),
         results_dir=cfg.output_dir,
     )
     if cfg.test_short_size is not None:

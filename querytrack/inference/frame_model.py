@@ -17,11 +17,16 @@ class DetectorFrameModel:
         detector: a module whose ``forward(images [B,3,Hp,Wp] uint8, image_sizes [B,2])`` returns a
             ``DetectorOutput`` (``QueryInstDetector`` or ``QueryTrack``).
         size_divisibility: frames are zero-padded to a multiple of this (32).
+        require_embeddings: raise for a detector without track heads; ``False`` gives every query a zero
+            embedding instead (frame AP of a detection-only model: the tracker then links by IoU and class).
     """
 
-    def __init__(self, detector: nn.Module, size_divisibility: int = 32) -> None:
+    def __init__(
+        self, detector: nn.Module, size_divisibility: int = 32, require_embeddings: bool = True
+    ) -> None:
         self.detector = detector
         self.size_divisibility = size_divisibility
+        self.require_embeddings = require_embeddings
 
     def predict_frame(self, image: Tensor) -> RawFrameOutput:
         """One ``uint8`` RGB frame ``Tensor[3, h, w]`` → final-stage outputs of its N queries."""
@@ -47,6 +52,8 @@ class DetectorFrameModel:
             return mask_logits[pos]
 
         embeds = out.track_embeddings
+        if embeds is None and not self.require_embeddings:
+            embeds = out.cls_logits.new_zeros((1, n, 1))
         if embeds is None:
             raise RuntimeError("tracking needs a detector with track heads (with_track_head=True)")
         return RawFrameOutput(

@@ -35,6 +35,21 @@ class FrameModel(Protocol):
 
 
 @dataclass
+class FrameCandidates:
+    """The detector's top-k candidates of one frame *before* tracking (what frame AP scores).
+
+    Attributes:
+        labels: contiguous class index per candidate.
+        scores: sigmoid class score per candidate.
+        rles: compressed RLE per candidate at the original size.
+    """
+
+    labels: list[int]
+    scores: list[float]
+    rles: list[dict[str, Any]]
+
+
+@dataclass
 class FrameResult:
     """Tracked output of one frame (only candidates that got an identity).
 
@@ -46,6 +61,7 @@ class FrameResult:
         track_labels: the identity's causal class (fixed when the identity started).
         boxes: ``Tensor[n, 4]`` float32 xyxy at the original size (CPU).
         rles: compressed RLE (``counts`` str) per detection at the original size.
+        candidates: every top-k candidate before tracking (only with ``track_video(candidates=True)``).
     """
 
     frame_index: int
@@ -55,6 +71,7 @@ class FrameResult:
     track_labels: list[int]
     boxes: Tensor
     rles: list[dict[str, Any]]
+    candidates: FrameCandidates | None = None
 
 
 def track_video(
@@ -65,6 +82,7 @@ def track_video(
     device: torch.device | str | None = None,
     top_k: int = 10,
     mask_threshold: float = 0.5,
+    candidates: bool = False,
 ) -> Iterator[FrameResult]:
     """Track instances through a video, frame by frame (a generator; consumes ``frames`` lazily).
 
@@ -77,6 +95,8 @@ def track_video(
         device: device the model runs on (frames are moved there); results come back on CPU.
         top_k: candidates per frame (10 as the paper).
         mask_threshold: mask binarisation threshold.
+        candidates: also return every top-k candidate before tracking (``FrameResult.candidates``, for frame
+            AP); all candidates are then pasted and encoded once and the tracked ones reuse their RLEs.
 
     Yields:
         One ``FrameResult`` per input frame.
@@ -94,13 +114,22 @@ def track_video(
                 raw.image_size = (int(image.shape[-2]), int(image.shape[-1]))
             det = postprocess_frame(raw, orig_size, index, top_k=top_k, paste=False).to("cpu")
         del raw, image
+        before: FrameCandidates | None = None
+        if candidates:
+            assert det.mask_probs is not None
+            all_rles = encode_masks(paste_masks(det.mask_probs, det.boxes, orig_size, mask_threshold).numpy())
+            before = FrameCandidates(det.labels.tolist(), det.scores.tolist(), all_rles)
         det = tracker.update(det)
         assert det.track_ids is not None and det.track_labels is not None and det.mask_probs is not None
         keep = det.track_ids >= 0
         kept = det.select(keep)
-        masks = paste_masks(kept.mask_probs, kept.boxes, orig_size, mask_threshold)  # type: ignore[arg-type]
-        rles = encode_masks(masks.numpy())
-        del masks, det
+        if before is not None:
+            rles = [before.rles[i] for i in keep.nonzero().flatten().tolist()]
+        else:
+            masks = paste_masks(kept.mask_probs, kept.boxes, orig_size, mask_threshold)  # type: ignore[arg-type]
+            rles = encode_masks(masks.numpy())
+            del masks
+        del det
         yield FrameResult(
             frame_index=index,
             track_ids=kept.track_ids.tolist(),  # type: ignore[union-attr]
@@ -109,4 +138,5 @@ def track_video(
             track_labels=kept.track_labels.tolist(),  # type: ignore[union-attr]
             boxes=kept.boxes.clone(),
             rles=rles,
+            candidates=before,
         )

@@ -26,6 +26,8 @@ from torchvision.transforms import v2
 
 from querytrack.data.datasets import VideoClip
 from querytrack.evaluation import evaluate_ytvis
+from querytrack.evaluation.frame_ap import FrameDetectionCollector, evaluate_frame_ap
+from querytrack.evaluation.io import load_gt
 from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.results import VideoTrackBuilder, write_results
 from querytrack.inference.stream import track_video
@@ -61,6 +63,8 @@ class QueryTrackModule(L.LightningModule):
         max_tracks_per_video: cap of result entries per video (≤ 100).
         score_mode: ``"aggregate"`` (whole-video class/score) or ``"causal"`` (decided online, never revised).
         eval_hota: also compute HOTA / DetA / AssA (trackeval; slower).
+        eval_frame_ap: also score the detector's per-frame top-k candidates before tracking (``frame_AP``,
+            ``frame_AP50``, ...; see :mod:`querytrack.evaluation.frame_ap`), from the same validation pass.
         results_dir: where validation results json are written (default: the trainer's log dir).
     """
 
@@ -82,6 +86,7 @@ class QueryTrackModule(L.LightningModule):
         max_tracks_per_video: int = 100,
         score_mode: str = "aggregate",
         eval_hota: bool = False,
+        eval_frame_ap: bool = False,
         results_dir: str | None = None,
     ) -> None:
         super().__init__()
@@ -90,6 +95,7 @@ class QueryTrackModule(L.LightningModule):
         self.tracker = tracker if tracker is not None else Tracker()
         self.test_resize = v2.Resize(size=test_short_size, max_size=test_max_size, antialias=True)
         self._val_results: list[dict[str, Any]] = []
+        self._val_frames = FrameDetectionCollector()
         self._val_gt: str | None = None
         self._val_categories: list[int] | None = None
         self.last_metrics: dict[str, float] = {}
@@ -166,6 +172,7 @@ class QueryTrackModule(L.LightningModule):
         frames = (f.image for f in clip)
         detector: Any = getattr(self.model, "detector", self.model)
         frame_model = DetectorFrameModel(detector)
+        with_candidates = bool(self._hp.get("eval_frame_ap", False))
         for result in track_video(
             frame_model,
             frames,
@@ -173,8 +180,14 @@ class QueryTrackModule(L.LightningModule):
             resize=self.test_resize,
             device=self.device,
             top_k=self._hp.top_k,
+            candidates=with_candidates,
         ):
             builder.add(result)
+            if result.candidates is not None:
+                c = result.candidates
+                self._val_frames.add(
+                    clip.video_id, result.frame_index, c.labels, c.scores, c.rles, clip.ytvis.label_to_cat_id
+                )
         self._val_results.extend(
             builder.entries(
                 clip.video_id,
@@ -188,6 +201,7 @@ class QueryTrackModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._val_results = []
+        self._val_frames = FrameDetectionCollector()
 
     def validation_step(self, clip: VideoClip, batch_idx: int) -> None:
         self._track_clip(clip)
@@ -197,6 +211,7 @@ class QueryTrackModule(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._val_results = []
+        self._val_frames = FrameDetectionCollector()
 
     def test_step(self, clip: VideoClip, batch_idx: int) -> None:
         self._track_clip(clip)
@@ -204,17 +219,18 @@ class QueryTrackModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._evaluate("test")
 
-    def _gather(self) -> tuple[list[dict[str, Any]], str | None]:
+    def _gather(self) -> tuple[list[dict[str, Any]], str | None, FrameDetectionCollector]:
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return self._val_results, self._val_gt
+            return self._val_results, self._val_gt, self._val_frames
         parts: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(parts, (self._val_results, self._val_gt))
+        dist.all_gather_object(parts, (self._val_results, self._val_gt, self._val_frames.items))
         results = [r for p in parts for r in p[0]]
         gt = next((p[1] for p in parts if p[1]), None)
-        return results, gt
+        frames = FrameDetectionCollector([item for p in parts for item in p[2]])
+        return results, gt, frames
 
     def _evaluate(self, split: str) -> None:
-        results, gt = self._gather()
+        results, gt, frames = self._gather()
         if gt is None or self.trainer.sanity_checking:
             return
         metrics: dict[str, float] = {}
@@ -224,7 +240,11 @@ class QueryTrackModule(L.LightningModule):
             path = out_dir / f"{split}_results.json"
             write_results(results, path)
             self.last_results_path = str(path)
-            metrics = evaluate_ytvis(gt, results, per_category=False, hota=self._hp.eval_hota)
+            gt_data = load_gt(gt)
+            metrics = evaluate_ytvis(gt_data, results, per_category=False, hota=self._hp.eval_hota)
+            if frames.items:
+                frame_metrics = evaluate_frame_ap(gt_data, frames)
+                metrics.update({f"frame_{k}": v for k, v in frame_metrics.items()})
         if dist.is_available() and dist.is_initialized():
             box = [metrics]
             dist.broadcast_object_list(box, src=0)
@@ -232,12 +252,16 @@ class QueryTrackModule(L.LightningModule):
         self.last_metrics = metrics
         if self.global_rank == 0 and metrics:
             shown = " ".join(
-                f"{k} {100 * metrics[k]:.1f}" for k in ("AP", "AP50", "AP75", "AR1", "AR10") if k in metrics
+                f"{k} {100 * metrics[k]:.1f}"
+                for k in ("AP", "AP50", "AP75", "AR1", "AR10", "HOTA", "frame_AP", "frame_AP50")
+                if k in metrics
             )
             print(f"[{split}] epoch {self.current_epoch} step {self.global_step}: {shown}", flush=True)
         logged = {
             f"{split}/{k}": float(v)
             for k, v in metrics.items()
-            if k in LOGGED_METRICS or k in ("HOTA", "DetA", "AssA")
+            if k in LOGGED_METRICS
+            or k in ("HOTA", "DetA", "AssA")
+            or (k.startswith("frame_") and k[len("frame_") :] in LOGGED_METRICS)
         }
         self.log_dict(logged, sync_dist=True, batch_size=1)

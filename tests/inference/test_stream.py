@@ -114,3 +114,23 @@ def test_video_results_end_to_end() -> None:
         "categories": [{"id": c} for c in (7, 8, 9)],
     }
     assert len(entries) == 2 and validate_results(entries, split) == []
+
+
+def test_candidates_are_every_top_k_detection_before_the_tracker() -> None:
+    """Frame AP's input: the top-k candidates, including those the tracker's thresholds drop."""
+
+    def model() -> FakeDetector:
+        return FakeDetector(num_objects=3, num_queries=20, num_classes=5, embed_dim=16)
+
+    strict = Tracker(new_track_score_threshold=1.01)  # no candidate may start an identity
+    plain = list(track_video(model(), _frames(3), top_k=7))
+    results = list(track_video(model(), _frames(3), strict, top_k=7, candidates=True))
+    for res, ref in zip(results, plain, strict=True):
+        assert res.track_ids == [] and res.rles == []
+        assert res.candidates is not None and len(res.candidates.rles) == 7
+        assert res.candidates.scores == sorted(res.candidates.scores, reverse=True)
+        assert ref.candidates is None
+    # With a permissive tracker the tracked RLEs are the candidates' RLEs of the kept detections.
+    for res, ref in zip(track_video(model(), _frames(3), top_k=7, candidates=True), plain, strict=True):
+        assert res.rles == ref.rles and res.track_ids == ref.track_ids
+        assert all(rle in res.candidates.rles for rle in res.rles)  # type: ignore[union-attr]
