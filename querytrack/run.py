@@ -65,11 +65,18 @@ def _devices(trainer_cfg: DictConfig) -> int:
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
-    """The 12 YouTube-VIS stats as a two-row table."""
+    """The 12 YouTube-VIS stats (+ HOTA) of the tracks, and of the per-frame detections (frame AP) when present."""
     keys = [k for k in STAT_KEYS if k in metrics] + [k for k in ("HOTA", "DetA", "AssA") if k in metrics]
-    head = " ".join(f"{k:>6}" for k in keys)
-    vals = " ".join(f"{100 * metrics[k]:>6.1f}" if metrics[k] >= 0 else f"{'-':>6}" for k in keys)
-    return f"{head}\n{vals}"
+    rows = [("track", "")] + ([("frame", "frame_")] if any(k.startswith("frame_") for k in metrics) else [])
+    head = f"{'':<6} " + " ".join(f"{k:>6}" for k in keys)
+    lines = [head]
+    for name, prefix in rows:
+        cells = []
+        for k in keys:
+            v = metrics.get(prefix + k)
+            cells.append(f"{100 * v:>6.1f}" if v is not None and v >= 0 else f"{'-':>6}")
+        lines.append(f"{name:<6} " + " ".join(cells))
+    return "\n".join(lines)
 
 
 def check_frozen_random_layers(cfg: DictConfig) -> str | None:
@@ -105,12 +112,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     if cfg.get("init_checkpoint"):
+        from querytrack.checkpoints.compact import is_compact, load_compact_into
         from querytrack.checkpoints.mmdet import load_mmdet_checkpoint
 
-        # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh.
-        load_mmdet_checkpoint(
-            model, cfg.init_checkpoint, weights_only=cfg.get("init_checkpoint_weights_only", True)
-        )
+        if is_compact(cfg.init_checkpoint):
+            # Our own compact detector checkpoint (e.g. builtin:synthetic_pretrain, the synthetic pretraining).
+            load_compact_into(model, cfg.init_checkpoint)
+        else:
+            # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh.
+            load_mmdet_checkpoint(
+                model, cfg.init_checkpoint, weights_only=cfg.get("init_checkpoint_weights_only", True)
+            )
     module = instantiate(cfg.module, model=model)
     ytvis = datamodule.train_set.ytvis
     module.inference_spec = {
@@ -159,11 +171,38 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         out["metrics"] = dict(module.last_metrics)
     out["checkpoint"] = checkpoint
     out["results"] = module.last_results_path
+    out["curve"] = (
+        write_curve(trainer, Path(cfg.output_dir) / "curve.png") if trainer.is_global_zero else None
+    )
+    overlay = next((cb for cb in callbacks if getattr(cb, "last_strip", None)), None)
+    out["overlay"] = (overlay.last_video, overlay.last_strip) if overlay is not None else None  # type: ignore[attr-defined]
     if trainer.is_global_zero and out["metrics"]:
-        print("\nYouTube-VIS metrics on the validation split (x100):")
+        print("\nYouTube-VIS metrics on the validation split (x100; frame = the detector before tracking):")
         print(format_metrics(out["metrics"]))
         print(f"checkpoint: {checkpoint}\nresults:    {out['results']}")
+        if out["overlay"]:
+            print(f"overlay:    {out['overlay'][0]}\nstrip:      {out['overlay'][1]}")
+        if out["curve"]:
+            print(f"curve:      {out['curve']}")
     return out
+
+
+def write_curve(trainer: L.Trainer, path: Path) -> str | None:
+    """Plot the CSV logger's loss / AP curve to ``path`` (None without a CSV logger or logged loss)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from querytrack.plots import plot_training_curve
+
+    for lg in trainer.loggers:
+        if isinstance(lg, CSVLogger):
+            lg.save()
+            metrics_csv = Path(lg.log_dir) / "metrics.csv"
+            if metrics_csv.is_file():
+                try:
+                    return str(plot_training_curve(metrics_csv, path))
+                except ValueError:
+                    return None
+    return None
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

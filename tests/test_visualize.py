@@ -10,7 +10,15 @@ import torch
 
 from querytrack.data.rle import encode_compressed
 from querytrack.video_io import write_video
-from querytrack.visualize import count_id_switches, decode_rles, overlay, track_colour
+from querytrack.visualize import (
+    count_id_switches,
+    decode_rles,
+    frame_strip,
+    overlay,
+    render_scale,
+    save_png,
+    track_colour,
+)
 
 
 def _rle(y0: int, x0: int, size: int = 4, h: int = 16, w: int = 16) -> dict:
@@ -50,3 +58,26 @@ def test_write_video_round_trip(tmp_path: Path) -> None:
         decoded = list(c.decode(stream))
         assert len(decoded) == 5 and float(stream.average_rate) == 6.0
         assert (decoded[0].height, decoded[0].width) == (34, 48)
+
+
+def test_upscaled_overlay_keeps_masks_in_place() -> None:
+    frame = torch.zeros((3, 16, 16), dtype=torch.uint8)
+    masks = decode_rles([_rle(2, 2)], 16, 16)
+    out = overlay(frame, masks, torch.tensor([[2.0, 2.0, 6.0, 6.0]]), [7], [0], ["disc"], scale=3)
+    assert out.shape == (3, 48, 48)
+    # inside the mask (rows/cols 2..5 -> 6..17 upscaled) the track colour shows; far outside nothing is drawn
+    assert out[:, 10, 10].sum() > 0 and out[:, 40:, 40:].sum() == 0
+    assert render_scale(128, 192) == 3 and render_scale(720, 1280) == 1 and render_scale(100, 50, 384) == 8
+
+
+def test_frame_strip_and_png(tmp_path: Path) -> None:
+    frames = [torch.full((3, 8, 10), i, dtype=torch.uint8) for i in range(11)]
+    strip = frame_strip(frames, count=3, gap=2)
+    assert strip.shape == (3, 8, 3 * 10 + 2 * 2)
+    assert [int(strip[0, 0, x]) for x in (0, 12, 24)] == [0, 5, 10]  # first, middle, last frame
+    assert int(strip[0, 0, 10]) == 255  # the gap
+    assert frame_strip(frames[:2], count=6).shape[-1] == 2 * 10 + 4
+    save_png(strip, tmp_path / "s.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "s.png").size == (34, 8)

@@ -14,30 +14,47 @@ from querytrack.data import rle as rle_utils
 from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.stream import track_video
 from querytrack.video_io import write_video
-from querytrack.visualize import count_id_switches, decode_rles, overlay
+from querytrack.visualize import (
+    count_id_switches,
+    decode_rles,
+    frame_strip,
+    overlay,
+    render_scale,
+    save_png,
+)
 
 
 class TrackOverlayCallback(Callback):
     """After each validation, track one validation clip, write its overlay video and log ID switches.
 
-    The video goes to ``<log dir>/overlays/epoch<NN>.mp4`` and, with a W&B logger, to the dashboard as
-    ``val/overlay``; ``val/id_switches`` (mask IoU ≥ 0.5 matching to the ground truth) is logged everywhere.
+    The video goes to ``<log dir>/overlays/epoch<NN>.mp4`` (and a still strip of six of its frames to
+    ``epoch<NN>_strip.png``) and, with a W&B logger, to the dashboard as ``val/overlay``; ``val/id_switches``
+    (mask IoU ≥ 0.5 matching to the ground truth) is logged everywhere. Small frames are rendered upscaled
+    (short side ≥ ``min_short_side``) so that labels stay readable.
 
     Args:
         video_index: which validation video to show.
         max_frames: frames of it to track and render.
         fps: frame rate of the overlay video.
         every_n_epochs: render on every n-th validation only.
+        min_short_side: frames are upscaled (integer factor) until their short side reaches this.
     """
 
     def __init__(
-        self, video_index: int = 0, max_frames: int = 48, fps: float = 6.0, every_n_epochs: int = 1
+        self,
+        video_index: int = 0,
+        max_frames: int = 48,
+        fps: float = 6.0,
+        every_n_epochs: int = 1,
+        min_short_side: int = 384,
     ) -> None:
+        self.min_short_side = min_short_side
         self.video_index = video_index
         self.max_frames = max_frames
         self.fps = fps
         self.every_n_epochs = every_n_epochs
         self.last_video: str | None = None
+        self.last_strip: str | None = None
         self.last_id_switches: int | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -63,8 +80,9 @@ class TrackOverlayCallback(Callback):
         )
         h, w = clip.orig_size
         names = clip.ytvis.class_names
+        scale = render_scale(h, w, self.min_short_side)
         rendered = [
-            overlay(f, decode_rles(r.rles, h, w), r.boxes, r.track_ids, r.labels, names)
+            overlay(f, decode_rles(r.rles, h, w), r.boxes, r.track_ids, r.labels, names, scale=scale)
             for f, r in zip(frames, results, strict=True)
         ]
         gt = [
@@ -74,13 +92,17 @@ class TrackOverlayCallback(Callback):
         switches = count_id_switches(gt, [(r.track_ids, r.rles) for r in results])
         self.last_id_switches = switches
         pl_module.log("val/id_switches", float(switches), batch_size=1)
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, before rank 0 goes on alone
         if not trainer.is_global_zero:
             return
-        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "overlays"
+        out_dir = Path(log_dir or trainer.default_root_dir) / "overlays"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"epoch{trainer.current_epoch:02d}.mp4"
         write_video(path, rendered, self.fps)
         self.last_video = str(path)
+        strip = out_dir / f"epoch{trainer.current_epoch:02d}_strip.png"
+        save_png(frame_strip(rendered), strip)
+        self.last_strip = str(strip)
         for lg in trainer.loggers:
             if type(lg).__name__ == "WandbLogger":
                 import wandb
