@@ -167,7 +167,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ranked = sorted(trainer.checkpoint_callbacks, key=lambda cb: getattr(cb, "monitor", None) is None)
     checkpoint = next((p for cb in ranked if (p := getattr(cb, "best_model_path", "") or "")), None)
     if cfg.get("evaluate") and not getattr(trainer, "fast_dev_run", False):
-        trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
+        if checkpoint and module.last_metrics and checkpoint_step(checkpoint) == module.last_metrics_step:
+            print(f"evaluation: {checkpoint} is the checkpoint validated last; its metrics are reused")
+        else:
+            trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint or None, verbose=False)
         out["metrics"] = dict(module.last_metrics)
     out["checkpoint"] = checkpoint
     out["results"] = module.last_results_path
@@ -185,6 +188,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if out["curve"]:
             print(f"curve:      {out['curve']}")
     return out
+
+
+def checkpoint_step(path: str) -> int | None:
+    """``global_step`` stored in a Lightning checkpoint (memory-mapped read; None if unreadable)."""
+    import torch
+
+    try:
+        return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["global_step"])
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def write_curve(trainer: L.Trainer, path: Path) -> str | None:

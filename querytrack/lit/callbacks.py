@@ -70,7 +70,7 @@ class TrackOverlayCallback(Callback):
         frames = [f.image for f in itertools.islice(clip, self.max_frames)]
         results = list(
             track_video(
-                DetectorFrameModel(detector),
+                DetectorFrameModel(detector, require_embeddings=False),
                 frames,
                 copy.deepcopy(model.tracker),
                 resize=model.test_resize,

@@ -99,6 +99,8 @@ class QueryTrackModule(L.LightningModule):
         self._val_gt: str | None = None
         self._val_categories: list[int] | None = None
         self.last_metrics: dict[str, float] = {}
+        #: ``global_step`` of the weights ``last_metrics`` were computed with (-1: none yet).
+        self.last_metrics_step: int = -1
         self.last_results_path: str | None = None
         #: What inference needs to rebuild the model without the training config (``querytrack.inference.load``):
         #: model keyword arguments, class names and dataset category ids, tracker arguments, test sizes. Set by
@@ -171,7 +173,9 @@ class QueryTrackModule(L.LightningModule):
         builder = VideoTrackBuilder()
         frames = (f.image for f in clip)
         detector: Any = getattr(self.model, "detector", self.model)
-        frame_model = DetectorFrameModel(detector)
+        # A detection-only model (e.g. experiment=synthetic_pretrain) still validates: its frame AP is the figure
+        # that matters, and the tracker links its detections by box IoU and class alone (zero embeddings).
+        frame_model = DetectorFrameModel(detector, require_embeddings=False)
         with_candidates = bool(self._hp.get("eval_frame_ap", False))
         for result in track_video(
             frame_model,
@@ -250,6 +254,7 @@ class QueryTrackModule(L.LightningModule):
             dist.broadcast_object_list(box, src=0)
             metrics = box[0]
         self.last_metrics = metrics
+        self.last_metrics_step = int(self.global_step)
         if self.global_rank == 0 and metrics:
             shown = " ".join(
                 f"{k} {100 * metrics[k]:.1f}"

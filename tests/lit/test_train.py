@@ -110,3 +110,39 @@ def test_multirun_sweep_two_values(tmp_path: Path) -> None:
         "0",
         "1",
     ]
+
+
+def test_run_outputs_frame_ap_strip_curve_and_reuses_the_last_validation(
+    make_cfg: Callable[..., DictConfig], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = make_cfg(
+        "evaluate=true",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.log_every_n_steps=1",
+    )
+    out = train(cfg)
+    assert {"AP", "frame_AP", "frame_AP50"} <= set(out["metrics"])
+    assert out["curve"] and Path(out["curve"]).stat().st_size > 0
+    video, strip = out["overlay"]
+    assert Path(video).suffix == ".mp4" and Path(strip).suffix == ".png" and Path(strip).stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "is the checkpoint validated last" in printed  # one validation, so best = last: no second pass
+    assert "frame " in printed.split("validation split")[-1]  # the table has a frame-AP row
+
+
+def test_init_checkpoint_compact_detector(
+    make_cfg: Callable[..., DictConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hydra.utils import instantiate
+
+    from querytrack.checkpoints.compact import save_compact
+
+    cfg = make_cfg("trainer.fast_dev_run=true")
+    det_only = instantiate(cfg.model, num_classes=5, with_track_head=False).detector
+    path = tmp_path / "init.pt"
+    save_compact(det_only.state_dict(), path, {"description": "tiny detector"})
+    out = train(make_cfg("trainer.fast_dev_run=true", f"init_checkpoint={path}"))
+    printed = capsys.readouterr().out
+    assert "tiny detector" in printed and "missing" in printed and "track_head" in printed
+    assert "AP" in out["metrics"]
