@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-full lint format bench synthetic check-data clean
+.PHONY: help install run pretrain test test-full lint format bench synthetic check-data clean
 
 help: ## List every target with its description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -20,6 +20,15 @@ install: $(STAMP) ## Create .venv (if missing) and install querytrack with its d
 
 run: $(STAMP) ## Main job: train the small model on the synthetic set (CPU, ~15 min), evaluate, print the AP table
 	$(PY) -m querytrack.run $(ARGS)
+
+ifndef PRETRAIN_RUN
+PRETRAIN_RUN := outputs/pretrain/$(shell date +%Y-%m-%d_%H-%M-%S)
+endif
+pretrain: $(STAMP) ## Reproduce the shipped synthetic init checkpoint (~1 h on 2 cores) as $(PRETRAIN_RUN)/synthetic_pretrain.pt
+	$(PY) -m querytrack.run experiment=synthetic_pretrain hydra.run.dir=$(PRETRAIN_RUN)
+	$(PY) -m querytrack.checkpoints.compact $(PRETRAIN_RUN)/checkpoints/last.ckpt --out $(PRETRAIN_RUN)/synthetic_pretrain.pt \
+		--description "small r18 detector pretrained on synthetic still images (make pretrain)" \
+		--command "make pretrain" --git-sha "$$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 
 test: $(STAMP) ## Run the test suite (CPU, offline, excludes @slow and @gpu)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
