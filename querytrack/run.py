@@ -164,7 +164,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     out: dict[str, Any] = {"metrics": dict(module.last_metrics)}
     # The checkpoint to evaluate and report: the best by the monitored metric, else the latest one.
-    ranked = sorted(trainer.checkpoint_callbacks, key=lambda cb: getattr(cb, "monitor", None) is None)
+    # eval_checkpoint "best" (by the monitored metric) or "last" (the final weights: no selection on the
+    # split that is reported).
+    last_first = cfg.get("eval_checkpoint", "best") == "last"
+    ranked = sorted(
+        trainer.checkpoint_callbacks,
+        key=lambda cb: (getattr(cb, "monitor", None) is None) != last_first,
+    )
     checkpoint = next((p for cb in ranked if (p := getattr(cb, "best_model_path", "") or "")), None)
     if cfg.get("evaluate") and not getattr(trainer, "fast_dev_run", False):
         if checkpoint and module.last_metrics and checkpoint_step(checkpoint) == module.last_metrics_step:

@@ -42,7 +42,10 @@ class Tracker:
         new_track_score_threshold: unmatched candidates need at least this score to start an identity. 0.3:
             the top-10 of a set predictor without NMS contains low-scoring duplicates of the same object; they
             may extend an identity but should not open new ones (each becomes a false-positive track). Ablate.
-        min_match_factor: pairs with F below are refused. Default 0.0 (one-to-one assignment and class
+        min_match_factor: pairs with F below are refused; pairs with F = 0 (vetoed by a cue, e.g. the classes
+            disagree) are always refused. Refusing F = 0 was measured on a make-run checkpoint (synthetic valid
+            split): track AP 32.7 → 37.6, HOTA 39.7 → 42.8; before, an identity whose object had gone was
+            handed any leftover candidate, even of another class. Default 0.0 (one-to-one assignment and class
             agreement alone decide), measured: S is a softmax over the N identities, so it is ≈ 1/N until the
             embeddings are well trained, and any absolute floor then refuses true matches and fragments the
             tracks. On the synthetic valid split with a 3-epoch checkpoint, 0.1 gave AP 0.7 / HOTA 19.7 and 0.0
@@ -162,7 +165,9 @@ class Tracker:
 
     def _assign(self, factors: Tensor, new_factors: Tensor | None = None) -> list[tuple[int, int]]:
         f = factors.double().numpy()
-        ok = f >= self.min_match_factor
+        # A zero factor is a veto (a cue said "not this identity", e.g. the classes disagree): never a match,
+        # whatever min_match_factor says (with the 0.0 default, class-mismatched pairs used to be assigned).
+        ok = (f >= self.min_match_factor) & (f > 0)
         if new_factors is not None:
             ok &= f > new_factors.double().numpy()[:, None]
         if not ok.any():

@@ -202,3 +202,15 @@ def test_new_identity_slot_golden_and_relative_decision() -> None:
         frame(1, [[0, 0, 10, 10], [20, 20, 30, 30]], [[-3.0, 0.0], [3.0, 0.0]], [0.9, 0.9], [1, 1])
     )
     assert got.track_ids.tolist() == [1, 0]  # without the slot the alike one still matches, the other is new
+
+
+def test_an_identity_is_never_handed_a_candidate_of_another_class() -> None:
+    """Eq. 8's class factor is a veto: F = 0 is no match, even with min_match_factor 0 (the default)."""
+    tr = Tracker(min_match_factor=0.0, new_track_score_threshold=0.5)
+    first = tr.update(frame(0, [[10, 10, 40, 40]], [[1.0, 0.0]], [0.9], [2])).track_ids.tolist()
+    # the object is gone; a low-score candidate of another class appears where it was
+    second = tr.update(frame(1, [[10, 10, 40, 40]], [[1.0, 0.0]], [0.3], [4])).track_ids.tolist()
+    assert first == [0] and second == [-1]
+    # the same candidate with the identity's class continues it
+    third = tr.update(frame(2, [[10, 10, 40, 40]], [[1.0, 0.0]], [0.3], [2])).track_ids.tolist()
+    assert third == [0]
