@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv (if missing) and install querytrack with its dev tools
 
-run: $(STAMP) ## Main job: train the small model on the synthetic set (CPU, ~15 min), evaluate, print the AP table
+run: $(STAMP) ## Main job: fine-tune the pretrained small model on the synthetic set (CPU, ~10 min), evaluate, print AP
 	$(PY) -m querytrack.run $(ARGS)
 
 ifndef PRETRAIN_RUN

@@ -75,7 +75,7 @@ def plot_training_curve(
     ax.plot(steps, values, color="0.75", linewidth=0.8, label="train loss")
     ax.plot(
         steps,
-        smooth(values, max(1, len(values) // 20)),
+        smooth(values, max(1, len(values) // 10)),
         color="0.2",
         linewidth=1.5,
         label="train loss (smoothed)",
