@@ -113,7 +113,7 @@ def test_experiment_options_compose(make_cfg: Callable[..., DictConfig], experim
 
 def test_schedule_overrides_trainer_defaults(make_cfg: Callable[..., DictConfig]) -> None:
     cfg = make_cfg("~debug")
-    assert cfg.trainer.max_epochs == 3 and cfg.trainer.check_val_every_n_epoch == 3  # schedule=synthetic
+    assert cfg.trainer.max_epochs == 2 and cfg.trainer.check_val_every_n_epoch == 1  # schedule=synthetic
     cfg = make_cfg("~debug", "schedule=paper", "trainer=gpu")
     assert cfg.trainer.max_epochs == 12 and cfg.trainer.gradient_clip_val == 1.0
 
