@@ -28,6 +28,7 @@ CONFIGS = {
         "ffn_dim": 512,
         "dynamic_dim": 32,
         "embed_dim": 64,
+        "mask_channels": 64,  # conf/model/small.yaml
     },
     "r50-paper": {"backbone": "r50", "num_queries": 100},
 }
