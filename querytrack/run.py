@@ -112,13 +112,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     if cfg.get("init_checkpoint"):
-        from querytrack.checkpoints.compact import is_compact, load_compact_into
+        from querytrack.checkpoints.compact import NotCompactError, load_compact_into
         from querytrack.checkpoints.mmdet import load_mmdet_checkpoint
 
-        if is_compact(cfg.init_checkpoint):
+        try:
             # Our own compact detector checkpoint (e.g. builtin:synthetic_pretrain, the synthetic pretraining).
             load_compact_into(model, cfg.init_checkpoint)
-        else:
+        except NotCompactError:
             # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh.
             load_mmdet_checkpoint(
                 model, cfg.init_checkpoint, weights_only=cfg.get("init_checkpoint_weights_only", True)

@@ -98,13 +98,8 @@ def save_compact(
             tmp.unlink()
 
 
-def is_compact(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds a compact checkpoint (reads the file)."""
-    try:
-        obj = torch.load(resolve_checkpoint_path(path), map_location="cpu", weights_only=True)
-    except Exception:
-        return False
-    return isinstance(obj, dict) and obj.get("format") == FORMAT
+class NotCompactError(ValueError):
+    """The file is readable but is not a compact checkpoint (e.g. an mmdetection checkpoint)."""
 
 
 def load_compact(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -114,12 +109,17 @@ def load_compact(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[
         The dequantised fp32 state dict and the stored ``meta``.
 
     Raises:
-        ValueError: the file is not a compact checkpoint.
+        NotCompactError: the file is not a compact checkpoint (other formats may need pickle, which the
+            weights-only read refuses: that is reported the same way).
+        OSError: the file cannot be read.
     """
     file = resolve_checkpoint_path(path)
-    obj = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise NotCompactError(f"{file}: not a {FORMAT} checkpoint ({e})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise ValueError(f"{file}: not a {FORMAT} checkpoint")
+        raise NotCompactError(f"{file}: not a {FORMAT} checkpoint")
     scales: dict[str, Tensor] = obj["scales"]
     state = {k: dequantize(v, scales[k]) if k in scales else v for k, v in obj["tensors"].items()}
     return state, dict(obj.get("meta") or {})

@@ -96,3 +96,16 @@ def test_cli_writes_detector_and_refuses_to_overwrite_its_input(
 def test_builtin_names_resolve_into_the_package() -> None:
     assert resolve_checkpoint_path("builtin:synthetic_pretrain") == ASSETS / "synthetic_pretrain.pt"
     assert resolve_checkpoint_path("a/b.pt") == Path("a/b.pt")
+
+
+def test_other_formats_are_told_apart(tmp_path: Path) -> None:
+    """A plain state dict (e.g. mmdetection's) and a file needing pickle both say 'not compact'."""
+    from querytrack.checkpoints.compact import NotCompactError
+
+    plain = tmp_path / "plain.pth"
+    torch.save({"state_dict": {"backbone.conv1.weight": torch.zeros(2, 3, 1, 1)}}, plain)
+    pickled = tmp_path / "pickled.pth"
+    torch.save({"meta": Path("x")}, pickled)  # a Path needs pickle: the weights-only read refuses it
+    for path in (plain, pickled):
+        with pytest.raises(NotCompactError, match="not a querytrack-compact"):
+            load_compact(path)
