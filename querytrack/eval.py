@@ -65,7 +65,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     else:
         module.test_resize = bundle.resize
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     trainer.validate(module, datamodule=datamodule, verbose=False)
     out = {"metrics": dict(module.last_metrics), "results": module.last_results_path, "checkpoint": cfg.ckpt}
     if trainer.is_global_zero and out["metrics"]:

@@ -64,6 +64,11 @@ class TrackOverlayCallback(Callback):
             return
         if trainer.current_epoch % self.every_n_epochs:
             return
+        # trainer.log_dir broadcasts rank 0's value, a collective under DDP: every rank asks, then the others
+        # leave. Only rank 0 tracks and renders the clip (nothing below may be a collective).
+        log_dir = trainer.log_dir
+        if not trainer.is_global_zero:
+            return
         clip = val_set[min(self.video_index, len(val_set) - 1)]
         model: Any = pl_module
         detector = model.model.detector if hasattr(model.model, "detector") else model.model
@@ -91,10 +96,7 @@ class TrackOverlayCallback(Callback):
         ]
         switches = count_id_switches(gt, [(r.track_ids, r.rles) for r in results])
         self.last_id_switches = switches
-        pl_module.log("val/id_switches", float(switches), batch_size=1)
-        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, before rank 0 goes on alone
-        if not trainer.is_global_zero:
-            return
+        pl_module.log("val/id_switches", float(switches), batch_size=1, rank_zero_only=True)
         out_dir = Path(log_dir or trainer.default_root_dir) / "overlays"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"epoch{trainer.current_epoch:02d}.mp4"

@@ -20,7 +20,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torchvision.transforms import v2
 
@@ -32,6 +31,7 @@ from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.results import VideoTrackBuilder, write_results
 from querytrack.inference.stream import track_video
 from querytrack.inference.tracker import Tracker
+from querytrack.lit.gather import RankOutput, computed_on_rank_zero, gather_rank_outputs
 from querytrack.lit.optim import build_step_scheduler, param_groups
 from querytrack.types import PairBatch
 
@@ -96,6 +96,7 @@ class QueryTrackModule(L.LightningModule):
         self.test_resize = v2.Resize(size=test_short_size, max_size=test_max_size, antialias=True)
         self._val_results: list[dict[str, Any]] = []
         self._val_frames = FrameDetectionCollector()
+        self._val_videos: list[int] = []
         self._val_gt: str | None = None
         self._val_categories: list[int] | None = None
         self.last_metrics: dict[str, float] = {}
@@ -201,11 +202,16 @@ class QueryTrackModule(L.LightningModule):
                 max_tracks=self._hp.max_tracks_per_video,
             )
         )
+        self._val_videos.append(int(clip.video_id))
         self._val_gt = str(clip.ytvis.ann_file)
 
-    def on_validation_epoch_start(self) -> None:
+    def _reset_outputs(self) -> None:
         self._val_results = []
         self._val_frames = FrameDetectionCollector()
+        self._val_videos = []
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_outputs()
 
     def validation_step(self, clip: VideoClip, batch_idx: int) -> None:
         self._track_clip(clip)
@@ -214,8 +220,7 @@ class QueryTrackModule(L.LightningModule):
         self._evaluate("val")
 
     def on_test_epoch_start(self) -> None:
-        self._val_results = []
-        self._val_frames = FrameDetectionCollector()
+        self._reset_outputs()
 
     def test_step(self, clip: VideoClip, batch_idx: int) -> None:
         self._track_clip(clip)
@@ -223,36 +228,36 @@ class QueryTrackModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._evaluate("test")
 
-    def _gather(self) -> tuple[list[dict[str, Any]], str | None, FrameDetectionCollector]:
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return self._val_results, self._val_gt, self._val_frames
-        parts: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(parts, (self._val_results, self._val_gt, self._val_frames.items))
-        results = [r for p in parts for r in p[0]]
-        gt = next((p[1] for p in parts if p[1]), None)
-        frames = FrameDetectionCollector([item for p in parts for item in p[2]])
-        return results, gt, frames
+    def _score(self, split: str, merged: RankOutput, out_dir: Path) -> dict[str, float]:
+        """Write ``<out_dir>/<split>_results.json`` and score it (track AP; frame AP if collected)."""
+        os.makedirs(out_dir, exist_ok=True)
+        path = out_dir / f"{split}_results.json"
+        write_results(merged.results, path)
+        self.last_results_path = str(path)
+        assert merged.gt is not None
+        gt_data = load_gt(merged.gt)
+        metrics = evaluate_ytvis(gt_data, merged.results, per_category=False, hota=self._hp.eval_hota)
+        frames = FrameDetectionCollector(merged.frame_items)
+        if frames.items:
+            metrics.update({f"frame_{k}": v for k, v in evaluate_frame_ap(gt_data, frames).items()})
+        return metrics
 
     def _evaluate(self, split: str) -> None:
-        results, gt, frames = self._gather()
-        if gt is None or self.trainer.sanity_checking:
+        """Gather every rank's outputs, score them on rank 0, share the metrics with all ranks.
+
+        Every rank runs the same sequence of collectives (the gather, ``trainer.log_dir``, the broadcast,
+        ``log_dict(sync_dist=True)``); only the file writing and scoring are rank 0's.
+        """
+        merged = gather_rank_outputs(
+            RankOutput(self._val_videos, self._val_results, self._val_frames.items, self._val_gt)
+        )
+        if merged.gt is None or self.trainer.sanity_checking:
             return
-        metrics: dict[str, float] = {}
-        if self.global_rank == 0:
-            out_dir = Path(self._hp.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
-            os.makedirs(out_dir, exist_ok=True)
-            path = out_dir / f"{split}_results.json"
-            write_results(results, path)
-            self.last_results_path = str(path)
-            gt_data = load_gt(gt)
-            metrics = evaluate_ytvis(gt_data, results, per_category=False, hota=self._hp.eval_hota)
-            if frames.items:
-                frame_metrics = evaluate_frame_ap(gt_data, frames)
-                metrics.update({f"frame_{k}": v for k, v in frame_metrics.items()})
-        if dist.is_available() and dist.is_initialized():
-            box = [metrics]
-            dist.broadcast_object_list(box, src=0)
-            metrics = box[0]
+        # trainer.log_dir broadcasts rank 0's value: a collective, so every rank asks before rank 0 goes on alone.
+        log_dir = self.trainer.log_dir
+        out_dir = Path(self._hp.results_dir or log_dir or self.trainer.default_root_dir)
+        no_metrics: dict[str, float] = {}
+        metrics = computed_on_rank_zero(lambda: self._score(split, merged, out_dir), default=no_metrics)
         self.last_metrics = metrics
         self.last_metrics_step = int(self.global_step)
         if self.global_rank == 0 and metrics:
