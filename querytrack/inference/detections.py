@@ -21,6 +21,9 @@ class FrameDetections:
         frame_index: index of the frame in the video.
         orig_size: ``(height, width)`` of the original frame.
         mask_probs: ``Tensor[M, 28, 28]`` float32 mask probabilities inside the box (before pasting), or None.
+        mask_boxes: ``Tensor[M, 4]`` xyxy in the original frame that ``mask_probs`` span, when they differ from
+            ``boxes`` (the raw, unclamped box the mask head saw; see ``postprocess_frame(paste_box=...)``);
+            None: ``boxes``.
         masks: ``Tensor[M, H, W]`` bool at the original size, or None (not pasted yet / already encoded).
         rles: compressed RLE per candidate (``counts`` str), or None.
         track_ids: ``Tensor[M]`` int64 after tracking, -1 for candidates that got no identity.
@@ -34,6 +37,7 @@ class FrameDetections:
     frame_index: int
     orig_size: tuple[int, int]
     mask_probs: Tensor | None = None
+    mask_boxes: Tensor | None = None
     masks: Tensor | None = None
     rles: list[dict[str, Any]] | None = None
     track_ids: Tensor | None = None
@@ -41,6 +45,11 @@ class FrameDetections:
 
     def __len__(self) -> int:
         return int(self.scores.numel())
+
+    @property
+    def paste_boxes(self) -> Tensor:
+        """``Tensor[M, 4]`` xyxy: where ``mask_probs`` are pasted (``mask_boxes``, else ``boxes``)."""
+        return self.mask_boxes if self.mask_boxes is not None else self.boxes
 
     def select(self, index: Tensor) -> FrameDetections:
         """Subset by an index or boolean tensor (RLE list subset accordingly)."""
@@ -58,6 +67,7 @@ class FrameDetections:
             labels=self.labels[index],
             embeddings=self.embeddings[index],
             mask_probs=pick(self.mask_probs),
+            mask_boxes=pick(self.mask_boxes),
             masks=pick(self.masks),
             rles=None if self.rles is None else [self.rles[i] for i in idx],
             track_ids=pick(self.track_ids),
@@ -75,6 +85,7 @@ class FrameDetections:
             labels=self.labels.to(device),
             embeddings=self.embeddings.to(device),
             mask_probs=mv(self.mask_probs),
+            mask_boxes=mv(self.mask_boxes),
             masks=mv(self.masks),
             track_ids=mv(self.track_ids),
             track_labels=mv(self.track_labels),

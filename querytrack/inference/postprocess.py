@@ -116,6 +116,7 @@ def postprocess_frame(
     top_k: int = 10,
     mask_threshold: float = 0.5,
     paste: bool = True,
+    paste_box: str = "clamped",
 ) -> FrameDetections:
     """Top-k candidates of one frame at the original resolution.
 
@@ -127,6 +128,11 @@ def postprocess_frame(
         mask_threshold: binarisation threshold of the pasted masks.
         paste: paste the masks now (``masks``); if False only ``mask_probs`` are kept, to be pasted later
             for the candidates that survive tracking (what the streaming loop does).
+        paste_box: the box the 28×28 mask is pasted into. ``"clamped"``: the box clamped to the frame (the
+            box reported for the candidate; mmdetection's mask *training* targets are cropped with it too).
+            ``"raw"``: the unclamped box, the region the mask head's RoIAlign actually sampled (mmdetection's
+            inference ``_do_paste_mask`` pastes into it); kept in ``mask_boxes``, the reported box stays
+            clamped. Measured on the synthetic set in ``experiments/mask_paste/README.md``.
 
     Returns:
         ``FrameDetections`` with ``k = min(top_k, N·K)`` candidates sorted by score.
@@ -138,7 +144,10 @@ def postprocess_frame(
     labels = flat % K
     H, W = orig_size
     scale = torch.tensor([W / w, H / h, W / w, H / h], dtype=torch.float32, device=scores.device)
-    boxes = raw.boxes[query].float() * scale
+    if paste_box not in ("clamped", "raw"):
+        raise ValueError(f"paste_box must be 'clamped' or 'raw', not {paste_box!r}")
+    raw_boxes = raw.boxes[query].float() * scale
+    boxes = raw_boxes.clone()
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, H)
     logits = raw.mask_logits(query) if callable(raw.mask_logits) else raw.mask_logits[query]
@@ -152,7 +161,8 @@ def postprocess_frame(
         frame_index=frame_index,
         orig_size=(int(H), int(W)),
         mask_probs=probs,
+        mask_boxes=raw_boxes if paste_box == "raw" else None,
     )
     if paste:
-        det.masks = paste_masks(probs, boxes, det.orig_size, mask_threshold)
+        det.masks = paste_masks(probs, det.paste_boxes, det.orig_size, mask_threshold)
     return det

@@ -83,6 +83,7 @@ def track_video(
     top_k: int = 10,
     mask_threshold: float = 0.5,
     candidates: bool = False,
+    paste_box: str = "clamped",
 ) -> Iterator[FrameResult]:
     """Track instances through a video, frame by frame (a generator; consumes ``frames`` lazily).
 
@@ -97,6 +98,7 @@ def track_video(
         mask_threshold: mask binarisation threshold.
         candidates: also return every top-k candidate before tracking (``FrameResult.candidates``, for frame
             AP); all candidates are then pasted and encoded once and the tracked ones reuse their RLEs.
+        paste_box: ``"clamped"`` or ``"raw"``: the box each mask is pasted into (``postprocess_frame``).
 
     Yields:
         One ``FrameResult`` per input frame.
@@ -112,12 +114,16 @@ def track_video(
             raw = model.predict_frame(image)
             if raw.image_size is None:
                 raw.image_size = (int(image.shape[-2]), int(image.shape[-1]))
-            det = postprocess_frame(raw, orig_size, index, top_k=top_k, paste=False).to("cpu")
+            det = postprocess_frame(raw, orig_size, index, top_k=top_k, paste=False, paste_box=paste_box).to(
+                "cpu"
+            )
         del raw, image
         before: FrameCandidates | None = None
         if candidates:
             assert det.mask_probs is not None
-            all_rles = encode_masks(paste_masks(det.mask_probs, det.boxes, orig_size, mask_threshold).numpy())
+            all_rles = encode_masks(
+                paste_masks(det.mask_probs, det.paste_boxes, orig_size, mask_threshold).numpy()
+            )
             before = FrameCandidates(det.labels.tolist(), det.scores.tolist(), all_rles)
         det = tracker.update(det)
         assert det.track_ids is not None and det.track_labels is not None and det.mask_probs is not None
@@ -126,7 +132,7 @@ def track_video(
         if before is not None:
             rles = [before.rles[i] for i in keep.nonzero().flatten().tolist()]
         else:
-            masks = paste_masks(kept.mask_probs, kept.boxes, orig_size, mask_threshold)  # type: ignore[arg-type]
+            masks = paste_masks(kept.mask_probs, kept.paste_boxes, orig_size, mask_threshold)  # type: ignore[arg-type]
             rles = encode_masks(masks.numpy())
             del masks
         del det

@@ -66,6 +66,8 @@ class QueryTrackModule(L.LightningModule):
         eval_frame_ap: also score the detector's per-frame top-k candidates before tracking (``frame_AP``,
             ``frame_AP50``, ...; see :mod:`querytrack.evaluation.frame_ap`), from the same validation pass.
         results_dir: where validation results json are written (default: the trainer's log dir).
+        paste_box: ``"clamped"`` or ``"raw"``: the box each 28×28 mask is pasted into (see
+            :func:`querytrack.inference.postprocess.postprocess_frame`).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class QueryTrackModule(L.LightningModule):
         eval_hota: bool = False,
         eval_frame_ap: bool = False,
         results_dir: str | None = None,
+        paste_box: str = "clamped",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "tracker"], logger=False)
@@ -186,6 +189,7 @@ class QueryTrackModule(L.LightningModule):
             device=self.device,
             top_k=self._hp.top_k,
             candidates=with_candidates,
+            paste_box=self._hp.get("paste_box", "clamped"),
         ):
             builder.add(result)
             if result.candidates is not None:

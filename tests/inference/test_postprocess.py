@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from querytrack.inference.postprocess import RawFrameOutput, paste_masks, postprocess_frame
@@ -57,3 +58,32 @@ def test_box_clipped_to_frame() -> None:
     raw.boxes[:] = torch.tensor([-5.0, -5.0, 500.0, 500.0])
     det = postprocess_frame(raw, orig_size=(100, 200), top_k=1)
     assert det.boxes[0].tolist() == [0.0, 0.0, 200.0, 100.0]
+
+
+def _half_mask_raw(box: list[float]) -> RawFrameOutput:
+    """One query, one class; its 28×28 mask is background on the left half and foreground on the right."""
+    mask = torch.full((1, 1, 28, 28), -10.0)
+    mask[..., 14:] = 10.0
+    return RawFrameOutput(torch.tensor([[5.0]]), torch.tensor([box]), mask, torch.zeros(1, 2), (10, 10))
+
+
+def test_paste_into_the_raw_box_keeps_the_mask_where_the_head_saw_it() -> None:
+    # The box reaches 10 px left of the frame: its mask's right half covers the whole frame.
+    raw = postprocess_frame(_half_mask_raw([-10.0, 0.0, 10.0, 10.0]), orig_size=(10, 10), paste_box="raw")
+    assert raw.boxes[0].tolist() == [0.0, 0.0, 10.0, 10.0]  # the reported box is clamped either way
+    assert raw.mask_boxes is not None and raw.mask_boxes[0].tolist() == [-10.0, 0.0, 10.0, 10.0]
+    assert raw.masks is not None and bool(raw.masks.all())
+    # Clamped: the same mask squeezed into the visible part, so the left half of the frame is background.
+    clamped = postprocess_frame(_half_mask_raw([-10.0, 0.0, 10.0, 10.0]), orig_size=(10, 10))
+    assert clamped.mask_boxes is None and clamped.masks is not None
+    assert clamped.masks[0, :, :5].sum() == 0 and bool(clamped.masks[0, :, 5:].all())
+
+
+def test_paste_boxes_agree_for_a_box_inside_the_frame() -> None:
+    dets = [
+        postprocess_frame(_half_mask_raw([2.0, 1.0, 8.0, 9.0]), (10, 10), paste_box=p)
+        for p in ("raw", "clamped")
+    ]
+    assert torch.equal(dets[0].masks, dets[1].masks)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="paste_box"):
+        postprocess_frame(_half_mask_raw([2.0, 1.0, 8.0, 9.0]), (10, 10), paste_box="inner")
