@@ -35,14 +35,17 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> list[tuple[str, bool]]:
-    """(imported querytrack module, at module level?) for every import in ``path``."""
+    """(imported querytrack module, at module level?) for every import in ``path``.
+
+    "Module level" means not inside a function body (imports under ``if``/``try`` at the top count).
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     pkg = module_name(path).split(".")
     if path.name != "__init__.py":
         pkg = pkg[:-1]
-    top_level = {id(n) for n in tree.body}
-    out = []
-    for node in ast.walk(tree):
+    out: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -52,10 +55,12 @@ def imports_of(path: Path) -> list[tuple[str, bool]]:
                 names = [".".join(base + ([node.module] if node.module else []))]
             elif node.module:
                 names = [node.module]
-        top = id(node) in top_level or any(
-            isinstance(p, ast.If) and node in ast.walk(p) for p in tree.body  # `if TYPE_CHECKING:` blocks
-        )
-        out.extend((n, top) for n in names if n == "querytrack" or n.startswith("querytrack."))
+        out.extend((n, not in_function) for n in names if n == "querytrack" or n.startswith("querytrack."))
+        inner = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, False)
     return out
 
 
