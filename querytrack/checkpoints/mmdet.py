@@ -1,7 +1,8 @@
 """Import of mmdetection QueryInst checkpoints (2.x as released by hustvl/QueryInst / mmdet v2.0 files, and 3.x).
 
-Both generations use the same parameter names (spec §4.5: the 3.x metafile still points to the v2.0 files), so one
-rename table serves both. Our detector keeps mmdet's names inside the heads, hence the mapping is prefix renames:
+Both generations use the same parameter names (docs/method.md §6.1: the 3.x metafile still points to the v2.0
+files), so one rename table serves both. Our detector keeps mmdet's names inside the heads, hence the mapping is
+prefix renames:
 
 =====================================  ==========================================
 mmdet                                  querytrack ``QueryInstDetector``

@@ -121,7 +121,7 @@ class PairDataset(Dataset[PairSample]):
             excluding ``t`` itself unless the video has one frame. Default 10 annotated frames: YouTube-VIS
             annotates every 5th frame, so ±10 spans ±~1.7 s at 30 fps — long enough for real appearance
             change, short enough that most key instances still appear in the reference frame (CrossVIS uses
-            ±20, MaskTrack R-CNN the whole video; spec §5.2-5.3).
+            ±20, MaskTrack R-CNN the whole video; docs/method.md §6.2-6.3).
         shared_augmentation: one augmentation draw for both frames (see :mod:`querytrack.data.transforms`).
         key_frames: ``"annotated"`` uses only frames with at least one instance as key frames (every pair
             then trains the detector); ``"all"`` uses every frame.

@@ -12,7 +12,7 @@ tracker never needs and would make the reference frame's boxes incomparable with
 what MaskTrack R-CNN does (one flip and one scale per pair; youtubevos/MaskTrackRCNN ``mmdet/datasets/ytvos.py``).
 ``shared=False`` draws independently (an ablation).
 
-The paper's recipe (method.md §4): random flip; multi-scale resize with the short side sampled from
+The paper's recipe (docs/method.md §4): random flip; multi-scale resize with the short side sampled from
 320..800 (step 32) and the long side ≤ 1333; random crop as in QueryInst's 300-query config (with probability
 ½: resize the short side to one of 400/500/600, crop a random ``[384, 600]`` window, then the multi-scale
 resize; hustvl/QueryInst ``configs/queryinst/queryinst_r50_fpn_300_proposals_crop_mstrain_480-800_3x_coco.py``).

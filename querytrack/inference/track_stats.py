@@ -1,8 +1,8 @@
 """Per-identity class and score rules: whole-video aggregate vs causal (committed at birth, never revised).
 
-* aggregate (MaskTrack R-CNN video output, youtubevos/MaskTrackRCNN ``mmdet/core/evaluation/coco_utils.py``
-  as tabulated in shared/reference/queryinst_spec.md §5.2): score = mean detection score over the frames where the track appears; class = majority vote of
-  the per-frame labels (ties: larger score sum, then smaller label) or, with ``class_rule="score_weighted"``,
+* aggregate (MaskTrack R-CNN video output, youtubevos/MaskTrackRCNN ``mmdet/core/evaluation/coco_utils.py``;
+  docs/method.md §6.2): score = mean detection score over the frames where the track appears; class = majority
+  vote of the per-frame labels (ties: larger score sum, then smaller label) or, with ``class_rule="score_weighted"``,
   the label with the largest score sum. Uses the whole video, so an online system could only output it at the end.
 * causal: class and score of the detection that started the identity. They are known when the track is
   first emitted and never change, so per-frame outputs never need revising (CrossVIS also takes the class of

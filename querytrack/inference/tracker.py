@@ -1,4 +1,4 @@
-"""Online association of per-frame candidates to identities (QueryTrack eq. 8, method.md §3).
+"""Online association of per-frame candidates to identities (QueryTrack eq. 8, docs/method.md §3).
 
 For M candidates of the current frame and N identities in memory:
 
@@ -11,11 +11,11 @@ factor (scipy ``linear_sum_assignment``), optionally greedily (highest factor fi
 "joins the identity with the highest factor"); both agree when each candidate's best identity is unambiguous.
 Unmatched candidates with score ≥ ``new_track_score_threshold`` start new identities (ordered by score, then
 box, so ids do not depend on candidate order); other unmatched candidates are dropped (id -1), unlike
-MaskTrack R-CNN which starts a track for every detection ≥ 0.05 (queryinst_spec.md §5.2).
+MaskTrack R-CNN which starts a track for every detection ≥ 0.05 (docs/method.md §6.2).
 
 Memory per identity: embedding (latest, as the paper, or exponential moving average), latest box, latest class,
 last frame seen; optionally forgotten after ``max_age`` frames unseen (MaskTrack R-CNN never forgets; mmtracking's
-re-implementation forgets after 20 frames, queryinst_spec.md §6.12).
+re-implementation forgets after 20 frames, docs/method.md §6.2).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Tracker:
 
     Args:
         det_score_threshold: candidates below are ignored entirely (neither match nor start). 0.05 = MaskTrack
-            R-CNN's test ``score_thr`` (queryinst_spec.md §5.2); QueryInst's top-10 often contains near-zero
+            R-CNN's test ``score_thr`` (docs/method.md §6.2); QueryInst's top-10 often contains near-zero
             scores that are pure noise.
         new_track_score_threshold: unmatched candidates need at least this score to start an identity. 0.3:
             the top-10 of a set predictor without NMS contains low-scoring duplicates of the same object; they
@@ -62,8 +62,8 @@ class Tracker:
         normalize_embeddings: L2-normalise embeddings before the dot product (off by default: the contrastive
             loss is trained on raw dot products).
         new_identity_slot: mirror the training loss's "new identity" slot (a zero logit beside the
-            identities, method.md eq. 5): the identity-side softmax includes it, and a candidate joins an identity
-            only when that pair's factor beats the candidate's own "new" factor
+            identities, docs/method.md §2, eq. 5): the identity-side softmax includes it, and a candidate joins an
+            identity only when that pair's factor beats the candidate's own "new" factor
             ``p_m(0) · ½ · (1 + π_m) / 2`` (IoU 0, class agreeing). This is a *relative* test, so it does not
             depend on the embedding scale the way ``min_match_factor`` does (with untrained embeddings S ≈ 1/N and
             every absolute threshold refuses). MaskTrack R-CNN's dummy column plays the same role. Off by default

@@ -1,9 +1,9 @@
 """AdamW parameter groups and the step-decay schedule with linear warm-up.
 
-Recipe (method.md §4, the seed paper): AdamW, LR 1.25e-5 for batch 32, ×0.1 at epochs 9 and 11 of 12. The
+Recipe (docs/method.md §4, the paper): AdamW, LR 1.25e-5 for batch 32, ×0.1 at epochs 9 and 11 of 12. The
 paper gives no weight decay, warm-up, backbone multiplier or clipping; we follow QueryInst's official recipe for
 those (hustvl/QueryInst ``configs/queryinst/queryinst_r50_fpn_1x_coco.py``: weight decay 1e-4, no backbone
-multiplier, clip 1.0, linear warm-up 1000 iterations from 0.001×; spec §6.1) rather than mmdetection's
+multiplier, clip 1.0, linear warm-up 1000 iterations from 0.001×; docs/method.md §6.1) rather than mmdetection's
 (backbone ×0.1, clip 0.1).
 """
 

@@ -3,7 +3,7 @@
 Sources: hustvl/QueryInst ``mmdet/models/roi_heads/bbox_heads/dii_head.py`` (``loss``),
 ``mmdet/models/roi_heads/mask_heads/dynamic_mask_head.py`` (``loss``, dice), ``mmdet/core/mask/mask_target.py``
 (mask targets on the predicted boxes) and ``configs/queryinst/queryinst_r50_fpn_1x_coco.py`` (weights 2 / 5 / 2 / 8,
-``stage_loss_weights = [1] * 6``); see spec §1.8 and §2.
+``stage_loss_weights = [1] * 6``); see docs/method.md §1 and §6.1.
 """
 
 from __future__ import annotations

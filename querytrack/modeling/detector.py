@@ -14,7 +14,7 @@ from querytrack.modeling.proposals import LearnedProposals
 from querytrack.modeling.stage import DynamicStage
 from querytrack.types import FrameBatch
 
-# QueryInst data preprocessor, RGB, 0-255 units (spec §1.1).
+# QueryInst data preprocessor, RGB, 0-255 units (docs/method.md §1).
 PIXEL_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
 

@@ -1,10 +1,11 @@
 """QueryTrack's contrastive tracking head (one per stage).
 
 What is public: it consumes q*_{t-1} through a DynamicConv "of the same kind as the mask head's" (hustvl/QueryInst#26)
-on a 7x7 RoI (14 gave no improvement, same issue). Our choice for the open points (spec §6.6): DynamicConv with
-projection (flatten 7·7·256 → 256, as the box head's), one ``Linear(no bias) → LN → ReLU`` block and a linear
-embedding ``fc_embed`` to ``embed_dim`` (256). ``fc_embed`` starts at N(0, 0.01), zero bias (MaskTrack R-CNN's track-FC
-init) so that all similarities start near 0 and the first softmax over reference instances is near uniform.
+on a 7x7 RoI (14 gave no improvement, same issue). Our choice for the open points (docs/method.md §5.1):
+DynamicConv with projection (flatten 7·7·256 → 256, as the box head's), one ``Linear(no bias) → LN → ReLU`` block
+and a linear embedding ``fc_embed`` to ``embed_dim`` (256). ``fc_embed`` starts at N(0, 0.01), zero bias
+(MaskTrack R-CNN's track-FC init) so that all similarities start near 0 and the first softmax over reference
+instances is near uniform.
 """
 
 from __future__ import annotations

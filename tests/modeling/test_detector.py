@@ -22,7 +22,7 @@ def _padded_batch(sizes: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Ten
 def test_r50_parameter_count_matches_mmdetection() -> None:
     model = build_detector(backbone="r50", num_queries=100, num_classes=80, with_track_head=False)
     n = sum(p.numel() for p in model.parameters())
-    # measured on a built mmdetection 3.3.0 QueryInst R50 (spec §4.4); we reproduce it exactly
+    # measured on a built mmdetection 3.3.0 QueryInst R50 (docs/method.md §6.1); we reproduce it exactly
     assert abs(n - 172_688_808) / 172_688_808 < 0.01
     assert n == 172_688_808
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 172_463_464
