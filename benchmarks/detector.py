@@ -5,7 +5,8 @@ Usage::
     python benchmarks/detector.py                      # R50, 100 queries, 360x640 (padded 384x640), CPU
     python benchmarks/detector.py --device cuda --reps 50
 
-Goal (issue 4): whole detector ≤ 1.5 × backbone + FPN. Prints what it measures, nothing else.
+Goal: whole detector ≤ 1.5 × backbone + FPN. Then a per-part breakdown of whole frames through detector,
+post-processing, tracker, mask paste and RLE (``benchmarks/parts.py``; every top-k candidate tracked).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import torch
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 from querytrack.modeling import build_detector
-from querytrack.modeling.detector import QueryInstDetector, rois_from_indices
-from querytrack.modeling.roi_extractor import boxes_to_rois
+from querytrack.modeling.detector import QueryInstDetector
 
 STAT = "min"
 
@@ -45,58 +45,40 @@ def _timeit(fn: Callable[[], object], reps: int, warmup: int, device: torch.devi
     return statistics.median(times) if STAT == "median" else min(times)
 
 
-def breakdown(
-    det: QueryInstDetector, images: torch.Tensor, sizes: torch.Tensor, reps: int, warmup: int
-) -> list[tuple[str, float]]:
-    """Time each part of ``det.forward`` on its own (ms)."""
-    dev = images.device
-    rows: list[tuple[str, float]] = []
-    rows.append(("preprocess", _timeit(lambda: det.preprocess(images, sizes), reps, warmup, dev)))
-    x = det.preprocess(images, sizes)
-    rows.append(("backbone", _timeit(lambda: det.backbone(x), reps, warmup, dev)))
-    c = det.backbone(x)
-    rows.append(("fpn", _timeit(lambda: det.neck(c), reps, warmup, dev)))
-    feats = det.neck(c)
-    boxes, query = det.proposals(sizes)
-    for t in range(det.num_stages):
-        stage = det.stage(t)
-        b, q = boxes, query
-        rows.append(
-            (f"stage{t} box branch", _timeit(lambda s=stage, b=b, q=q: s(feats, b, q), reps, warmup, dev))
-        )
-        if t == 0:
-            rois = boxes_to_rois(b)
-            rows.append(
-                (
-                    "  of which RoIAlign 7x7",
-                    _timeit(lambda r=rois, s=stage: s.box_roi(feats, r), reps, warmup, dev),
-                )
-            )
-        out = stage(feats, b, q)
-        boxes, query = out.boxes, out.query
-    last = stage
-    n = boxes.shape[1]
-    k = min(det.mask_topk or n, n)
-    top = out.cls_logits.max(-1).values.topk(k, dim=1).indices
-    bi = torch.arange(boxes.shape[0], device=dev).repeat_interleave(k)
-    qi = top.reshape(-1)
-    rois = rois_from_indices(boxes, bi, qi)
-    attn = out.attn_feats[bi, qi]
-    rows.append(
-        (f"mask head (top-{k})", _timeit(lambda: last.forward_mask(feats, rois, attn), reps, warmup, dev))
-    )
-    if det.with_track_head:
-        ab = torch.arange(boxes.shape[0], device=dev).repeat_interleave(n)
-        aq = torch.arange(n, device=dev).repeat(boxes.shape[0])
-        trois = rois_from_indices(boxes, ab, aq)
-        tattn = out.attn_feats.reshape(-1, out.attn_feats.shape[-1])
-        rows.append(
-            (
-                f"track head (all {n})",
-                _timeit(lambda: last.forward_track(feats, trois, tattn), reps, warmup, dev),
-            )
-        )
-    return rows
+def pipeline_breakdown(det: QueryInstDetector, image: torch.Tensor, frames: int, top_k: int) -> str:
+    """Per-part table of ``frames`` frames through the whole per-frame pipeline (``track_video``).
+
+    Every top-k candidate is tracked (tracker thresholds 0) and so pasted and RLE-encoded: the dense case.
+    """
+    from parts import PartTimer, format_table, hook_detector  # benchmarks/parts.py
+
+    from querytrack.inference import stream
+    from querytrack.inference.frame_model import DetectorFrameModel
+    from querytrack.inference.tracker import Tracker
+
+    tracker = Tracker(det_score_threshold=0.0, new_track_score_threshold=0.0)
+    model = DetectorFrameModel(det, require_embeddings=False)
+    timer = PartTimer()
+    hook_detector(timer, det)
+    timer.wrap(det, "preprocess", "preprocess (normalise, pad)")
+    timer.wrap(stream, "postprocess_frame", "postprocess (top-k, boxes)")
+    timer.wrap(tracker, "update", "tracker")
+    timer.wrap(stream, "paste_masks", "mask paste")
+    timer.wrap(stream, "encode_masks", "RLE encode")
+    try:
+        for _ in stream.track_video(model, [image] * 2, tracker, top_k=top_k):  # warm-up
+            pass
+        timer.reset()
+        t0 = time.perf_counter()
+        for _ in stream.track_video(model, [image] * frames, tracker, top_k=top_k):
+            pass
+        whole = time.perf_counter() - t0
+    finally:
+        timer.remove_hooks()
+        for name in ("postprocess_frame", "paste_masks", "encode_masks"):  # undo the module-level wraps
+            setattr(stream, name, getattr(stream, name).__wrapped__)
+    h, w = image.shape[-2:]
+    return format_table(timer.own(), whole, frames, f"frame {h}x{w}, ms/frame")
 
 
 def main() -> None:
@@ -141,7 +123,7 @@ def main() -> None:
     with torch.inference_mode():
         t_feat = _timeit(lambda: det.extract_features(images, sizes), args.reps, args.warmup, device)
         t_full = _timeit(lambda: det(images, sizes), args.reps, args.warmup, device)
-        rows = breakdown(det, images, sizes, args.reps, args.warmup)
+        table = pipeline_breakdown(det, images[0, :, : args.height, : args.width], args.reps, 10)
     print(f"backbone + FPN      : {t_feat:8.1f} ms/frame")
     print(f"whole detector      : {t_full:8.1f} ms/frame")
     print(f"ratio whole / (backbone + FPN) = {t_full / t_feat:.2f}  (goal <= 1.5)")
@@ -150,9 +132,8 @@ def main() -> None:
         args.summary,
         {f"detector frame / backbone+FPN ({size})": t_full / t_feat, "detector ms/frame": t_full},
     )
-    print(f"breakdown (each part timed alone, {STAT} ms):")
-    for name, ms in rows:
-        print(f"  {name:28s} {ms:8.1f}  ({100 * ms / t_full:5.1f} % of whole)")
+    print(f"\nbreakdown of {args.reps} frames through detector + postprocess + tracker + paste + RLE:")
+    print(table)
 
 
 if __name__ == "__main__":

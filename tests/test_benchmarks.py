@@ -41,3 +41,33 @@ def test_combined_table_derives_the_tracking_share_and_names_goals() -> None:
 
 def test_every_benchmark_in_make_bench_exists() -> None:
     assert all((BENCH / name).is_file() for name, _ in _run_all().ORDER)
+
+
+def _parts():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_parts", BENCH / "parts.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_part_timer_own_times_exclude_nested_regions_and_add_up(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    parts = _parts()
+    clock = iter(range(100))
+    monkeypatch.setattr(parts.time, "perf_counter", lambda: float(next(clock)))
+    timer = parts.PartTimer(split_no_grad=True)
+    inner = torch.nn.Identity()
+    timer.module(inner, "head", 0)
+    with timer.region("outer"):  # t=0
+        inner(torch.zeros(1))  # 1 -> 2
+        with torch.no_grad():
+            inner(torch.zeros(1))  # 3 -> 4: the no-grad pass is a "ref:" row
+    # outer ends at 5
+    assert timer.own() == {("head", 0): 1.0, ("ref: head", 0): 1.0, ("outer", None): 3.0}
+    table = parts.format_table(timer.own(), 6.0, 1, "t")
+    assert "untimed" in table and table.splitlines()[-1].split()[-2] == "6000.0"
+    timer.remove_hooks()
+    inner(torch.zeros(1))
+    assert next(clock) == 6  # no hook left: the clock was not read again
