@@ -103,7 +103,8 @@ def _track_into(
     error: str | None = None
     count = 0
     start = time.perf_counter()
-    bar = tqdm(desc="querytrack-demo", unit="frame", disable=not progress)
+    # no bar when stderr is not a terminal (logs, pipes): there, stderr holds the error lines alone
+    bar = tqdm(desc="querytrack-demo", unit="frame", disable=not (progress and sys.stderr.isatty()))
     with VideoWriter(work / "overlay.mp4", fps) as writer, open(work / "tracks.txt", "w") as mots:
         try:
             stream = track_video(
