@@ -121,3 +121,20 @@ def test_eval_on_garbage_rle_does_not_hang(tmp_path: Path) -> None:
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "RLE counts cannot be decoded" in proc.stderr or "rle_invalid" in proc.stderr
     assert json.loads(r.read_text()) == res
+
+
+def test_synthetic_follows_the_output_folder_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from querytrack.data.synthetic import main as synthetic_main
+
+    (tmp_path / "notes.txt").write_text("keep me")
+    argv = ["--out", str(tmp_path), "--num-train-videos", "1", "--num-valid-videos", "1"]
+    assert (
+        synthetic_main([*argv, "--height", "32", "--width", "48", "--min-frames", "2", "--max-frames", "2"])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"querytrack-synthetic: {tmp_path}: output folder is not empty")
+        and "Traceback" not in err
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
