@@ -105,6 +105,9 @@ def evaluate_hota(
 ) -> dict[str, float]:
     """HOTA, DetA, AssA (mean over α) of a YouTube-VIS results file.
 
+    The inputs must be valid (``evaluate_ytvis`` validates both before calling this): pycocotools and trackeval
+    see every mask, and malformed RLE strings make them loop or abort.
+
     Args:
         gt: ground-truth json path or dict.
         results: results json path or list.
