@@ -9,14 +9,21 @@ PyAV, run through the streaming tracker, and written in one pass:
 * ``DIR/tracks.txt`` — MOTS-style lines ``frame object_id class_id height width rle``
   (``object_id = class_id * 1000 + track id``).
 
+* ``DIR/summary.json`` — ``{"frames", "tracks", "fps", "complete", "error"}``.
+
 Memory does not grow with the video: only RLE strings of the output are kept. A truncated or corrupt file stops
-with a clear error (exit 1) after everything up to the last good frame has been written.
+with a clear error (exit 1) after everything up to the last good frame has been written; ``summary.json`` then
+says ``"complete": false`` and names the error.
+
+Output folder rule (the same for every tool): ``DIR`` must be absent or empty unless ``--overwrite`` is given;
+the run is built in a hidden temporary folder beside ``DIR`` and renamed to ``DIR`` when it ends, so ``DIR``
+never mixes two runs, and a run that fails outright (bad checkpoint, unreadable source, crash) leaves ``DIR``
+as it was. Errors go to stderr as ``querytrack-demo: PATH: what is wrong``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -27,8 +34,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from querytrack.cli import cli_main, output_folder
+from querytrack.evaluation.io import write_json_atomic
 from querytrack.inference.frame_model import DetectorFrameModel
-from querytrack.inference.load import load_for_inference
+from querytrack.inference.load import InferenceBundle, load_for_inference
 from querytrack.inference.results import VideoTrackBuilder, write_results
 from querytrack.inference.stream import track_video
 from querytrack.video_io import VideoReadError, VideoWriter, iter_frames, source_fps
@@ -50,20 +59,37 @@ def run_demo(
     device: str = "cpu",
     max_frames: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, object]:
     """Track ``source`` with the model in ``ckpt``; write the outputs into ``out``. See the module docstring.
 
     Returns:
-        ``{"frames", "tracks", "fps", "error"}`` (``error`` is None, or the message of the read error that
-        stopped the run early).
+        ``{"frames", "tracks", "fps", "complete", "error"}`` (``error`` is None, or the message of the read
+        error that stopped the run early).
 
     Raises:
-        VideoReadError: the source cannot be opened at all.
+        UserError: ``out`` breaks the output-folder rule (``querytrack.cli.output_folder``).
+        CheckpointError: the checkpoint cannot be loaded.
+        VideoReadError: the source cannot be opened at all, or its first frame cannot be read.
     """
     out = Path(out)
-    (out / "masks").mkdir(parents=True, exist_ok=True)
-    bundle = load_for_inference(ckpt, device)
-    fps = source_fps(source)
+    with output_folder(out, overwrite, inputs=[source, ckpt]) as work:
+        bundle = load_for_inference(ckpt, device)
+        fps = source_fps(source)
+        return _track_into(source, bundle, work, fps, device, max_frames, progress)
+
+
+def _track_into(
+    source: str | Path,
+    bundle: InferenceBundle,
+    work: Path,
+    fps: float,
+    device: str,
+    max_frames: int | None,
+    progress: bool,
+) -> dict[str, object]:
+    """Write every output of the run into ``work``; returns the summary (also written as ``summary.json``)."""
+    (work / "masks").mkdir()
     builder = VideoTrackBuilder()
     frames_seen: list[torch.Tensor] = []  # holds at most the current frame
 
@@ -77,8 +103,9 @@ def run_demo(
     error: str | None = None
     count = 0
     start = time.perf_counter()
-    bar = tqdm(desc="querytrack-demo", unit="frame", disable=not progress)
-    with VideoWriter(out / "overlay.mp4", fps) as writer, open(out / "tracks.txt", "w") as mots:
+    # no bar when stderr is not a terminal (logs, pipes): there, stderr holds the error lines alone
+    bar = tqdm(desc="querytrack-demo", unit="frame", disable=not (progress and sys.stderr.isatty()))
+    with VideoWriter(work / "overlay.mp4", fps) as writer, open(work / "tracks.txt", "w") as mots:
         try:
             stream = track_video(
                 DetectorFrameModel(bundle.model),
@@ -96,7 +123,7 @@ def run_demo(
                     overlay(frame, masks, result.boxes, result.track_ids, result.labels, bundle.class_names)
                 )
                 Image.fromarray(id_mask(masks, result.track_ids, h, w)).save(
-                    out / "masks" / f"{result.frame_index:06d}.png"
+                    work / "masks" / f"{result.frame_index:06d}.png"
                 )
                 for tid, label, rle in zip(result.track_ids, result.labels, result.rles, strict=True):
                     cat = bundle.category_ids[label]
@@ -112,31 +139,44 @@ def run_demo(
         finally:
             bar.close()
     entries = builder.entries(0, bundle.category_ids, num_frames=count) if count else []
-    write_results(entries, out / "results.json")
-    summary: dict[str, object] = {"frames": count, "tracks": len(entries), "fps": fps, "error": error}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_results(entries, work / "results.json")
+    summary: dict[str, object] = {
+        "frames": count,
+        "tracks": len(entries),
+        "fps": fps,
+        "complete": error is None,
+        "error": error,
+    }
+    write_json_atomic(summary, work / "summary.json")
     return summary
 
 
+@cli_main("querytrack-demo")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="querytrack-demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("source", help="video file or folder of frames")
+    """Entry point of ``querytrack-demo``: 0 when the whole source was tracked, 1 otherwise."""
+    p = argparse.ArgumentParser(
+        prog="querytrack-demo",
+        description=__doc__.split("\n\n")[0]
+        + " DIR must be absent or empty unless --overwrite; it is built in a temporary folder and renamed "
+        "when the run ends, so a failed run leaves it as it was.",
+    )
+    p.add_argument("source", help="video file or folder of frames (all of one size)")
     p.add_argument("--ckpt", required=True, help="checkpoint written by python -m querytrack.run")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (absent or empty, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the run ends)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--max-frames", type=int, default=None)
     args = p.parse_args(argv)
-    try:
-        summary = run_demo(args.source, args.ckpt, args.out, args.device, args.max_frames)
-    except (VideoReadError, ValueError) as e:
-        print(f"querytrack-demo: {e}", file=sys.stderr)
-        return 1
+    summary = run_demo(
+        args.source, args.ckpt, args.out, args.device, args.max_frames, overwrite=args.overwrite
+    )
     print(
         f"{summary['frames']} frames, {summary['tracks']} tracks -> {args.out} (overlay.mp4, masks/, results.json, tracks.txt)"
     )
     if summary["error"]:
         print(
-            f"querytrack-demo: stopped early: {summary['error']} (outputs up to that frame are written)",
+            f"querytrack-demo: stopped early: {summary['error']} (outputs up to that frame are written; "
+            "summary.json says complete: false)",
             file=sys.stderr,
         )
         return 1

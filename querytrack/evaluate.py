@@ -1,4 +1,9 @@
-"""``querytrack-eval GT.json RESULTS.json [--out metrics.json]``: official-equivalent YouTube-VIS metrics."""
+"""``querytrack-eval GT.json RESULTS.json [--out metrics.json]``: official-equivalent YouTube-VIS metrics.
+
+Both files are validated first (the ground truth as ``querytrack-check-data`` does, every compressed RLE string
+of both included). Bad input ends with ``querytrack-eval: FILE: what is wrong`` on stderr and exit code 1.
+``--out`` is written atomically and may not be one of the inputs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import math
 import sys
 import time
 
-from querytrack.evaluation import STAT_KEYS, InvalidResultsError, evaluate_ytvis
+from querytrack.cli import check_outputs, cli_main
+from querytrack.evaluation import STAT_KEYS, evaluate_ytvis
 from querytrack.evaluation.io import write_json_atomic
 
 
@@ -23,30 +29,32 @@ def format_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+@cli_main("querytrack-eval")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``querytrack-eval``; returns the process exit code."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="querytrack-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("gt", help="YouTube-VIS ground-truth json (e.g. a split made by querytrack-devsplit)")
     parser.add_argument("results", help="YouTube-VIS results json")
-    parser.add_argument("--out", help="write all metrics (fractions, not percent) to this json")
+    parser.add_argument(
+        "--out", help="write all metrics (fractions, not percent) to this json (not an input)"
+    )
     parser.add_argument("--no-hota", action="store_true", help="skip HOTA/DetA/AssA (trackeval)")
     parser.add_argument("--no-per-category", action="store_true", help="skip per-category AP")
     parser.add_argument("--lenient", action="store_true", help="drop malformed entries instead of failing")
-    parser.add_argument("--check-rle", action="store_true", help="also verify every RLE string (slower)")
+    parser.add_argument("--check-rle", action="store_true", help=argparse.SUPPRESS)  # now always on
     args = parser.parse_args(argv)
+    if args.out:
+        check_outputs([args.out], [args.gt, args.results])
     t0 = time.perf_counter()
-    try:
-        metrics = evaluate_ytvis(
-            args.gt,
-            args.results,
-            per_category=not args.no_per_category,
-            hota=not args.no_hota,
-            strict=not args.lenient,
-            check_rle_counts=args.check_rle,
-        )
-    except InvalidResultsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    metrics = evaluate_ytvis(
+        args.gt,
+        args.results,
+        per_category=not args.no_per_category,
+        hota=not args.no_hota,
+        strict=not args.lenient,
+    )
     print(format_table(metrics))
     print(f"(values in %, evaluated in {time.perf_counter() - t0:.1f} s)")
     if args.out:

@@ -14,12 +14,22 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from querytrack.cli import UserError
+
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
-class VideoReadError(RuntimeError):
-    """A video file or frame folder could not be read at some frame; names the file and the frame."""
+class VideoReadError(UserError, RuntimeError):
+    """A video file or frame folder could not be read at some frame; names the file and the frame.
+
+    Args:
+        path: the video file, frame folder or frame file.
+        message: what is wrong (``frame I: ...`` where it applies).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
+        super().__init__(path, message)
 
 
 class VideoWriter:
@@ -81,11 +91,14 @@ def source_fps(source: str | os.PathLike[str], default: float = 6.0) -> float:
             rate = container.streams.video[0].average_rate
             return float(rate) if rate else default
     except (av.error.FFmpegError, IndexError) as e:
-        raise VideoReadError(f"{path}: cannot open video ({e})") from None
+        raise VideoReadError(path, f"cannot open video ({e})") from None
 
 
 def iter_frames(source: str | os.PathLike[str]) -> Iterator[Tensor]:
     """Yield the frames of a video file or of a folder of images (sorted by name), one at a time.
+
+    Every frame of a source has one size: a folder whose frames differ in size is refused before its first
+    frame is yielded, a video whose frame size changes stops there.
 
     Raises:
         VideoReadError: naming the file and the frame index where reading failed (frames before it were
@@ -93,21 +106,13 @@ def iter_frames(source: str | os.PathLike[str]) -> Iterator[Tensor]:
     """
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise VideoReadError(f"{path}: no frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
-        for i, f in enumerate(files):
-            try:
-                with Image.open(f) as im:
-                    arr = np.array(im.convert("RGB"))
-            except OSError as e:
-                raise VideoReadError(f"{f}: frame {i}: cannot decode ({e})") from None
-            yield torch.from_numpy(arr).permute(2, 0, 1)
+        yield from _iter_folder(path)
         return
     if not path.is_file():
-        raise VideoReadError(f"{path}: no such file or folder")
+        raise VideoReadError(path, "no such file or folder")
     index = 0
     expected = 0
+    shape: tuple[int, ...] | None = None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -115,13 +120,61 @@ def iter_frames(source: str | os.PathLike[str]) -> Iterator[Tensor]:
             if not expected and container.duration and stream.average_rate:
                 expected = round(container.duration / av.time_base * float(stream.average_rate))
             for frame in container.decode(video=0):
-                yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+                arr = frame.to_ndarray(format="rgb24")
+                if shape is not None and arr.shape != shape:
+                    raise VideoReadError(
+                        path,
+                        f"frame {index}: the frame size changes from {shape[1]}x{shape[0]} to "
+                        f"{arr.shape[1]}x{arr.shape[0]} (width x height) within the video",
+                    )
+                shape = arr.shape
+                yield torch.from_numpy(arr).permute(2, 0, 1)
                 index += 1
     except (av.error.FFmpegError, IndexError) as e:
-        raise VideoReadError(f"{path}: frame {index}: cannot decode ({e})") from None
+        raise VideoReadError(path, f"frame {index}: cannot decode ({e})") from None
     if index == 0:
-        raise VideoReadError(f"{path}: no decodable video frame (truncated or not a video)")
+        raise VideoReadError(path, "no decodable video frame (truncated or not a video)")
     if expected and index < expected - 1:
         raise VideoReadError(
-            f"{path}: frame {index}: the video ends early (truncated? its header promises about {expected} frames)"
+            path,
+            f"frame {index}: the video ends early (truncated? its header promises about {expected} frames)",
         )
+
+
+#: What PIL raises for an unreadable image: OSError for most, DecompressionBombError (not an OSError) for an
+#: image whose header declares more than twice ``Image.MAX_IMAGE_PIXELS`` pixels.
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def _iter_folder(path: Path) -> Iterator[Tensor]:
+    """Frames of a folder of images, sorted by name, after checking every header (one size for all)."""
+    try:
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as e:
+        raise VideoReadError(path, f"cannot list the folder ({e.strerror or e})") from None
+    if not files:
+        raise VideoReadError(path, f"no frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    size = None
+    for i, f in enumerate(files):  # headers only: a mixed-size folder is refused before any frame is used
+        try:
+            with Image.open(f) as im:
+                this = im.size
+        except _IMAGE_ERRORS as e:
+            raise VideoReadError(f, f"frame {i}: cannot decode ({e})") from None
+        if size is None:
+            size = this
+        elif this != size:
+            raise VideoReadError(
+                f,
+                f"frame {i}: {this[0]}x{this[1]} but frame 0 ({files[0].name}) is {size[0]}x{size[1]} "
+                "(width x height); every frame of a folder must have the same size",
+            )
+    for i, f in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                arr = np.array(im.convert("RGB"))
+        except _IMAGE_ERRORS as e:
+            raise VideoReadError(f, f"frame {i}: cannot decode ({e})") from None
+        if arr.shape[1::-1] != size:  # the file changed since its header was read
+            raise VideoReadError(f, f"frame {i}: the frame size changed while reading")
+        yield torch.from_numpy(arr).permute(2, 0, 1)

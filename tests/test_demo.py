@@ -32,8 +32,8 @@ TINY_MODEL = {
 }
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_tiny_ckpt(path: Path) -> Path:
+    """Save an untrained tiny checkpoint (with its 'querytrack' entry) at ``path``."""
     torch.manual_seed(0)
     kwargs = {k: v for k, v in TINY_MODEL.items() if k != "_target_"}
     model = build_querytrack(**kwargs)
@@ -46,11 +46,15 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "test_max_size": 96,
         "top_k": 3,
     }
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
     torch.save(
         {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "querytrack": spec}, path
     )
     return path
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_ckpt(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
 def _frames(n: int) -> list[torch.Tensor]:

@@ -45,7 +45,7 @@ def read_frame(ytvis: YTVISDataset, video: VideoRecord, frame: int) -> torch.Ten
             array = np.array(im.convert("RGB"))  # a writable copy (asarray would be read-only)
     except FileNotFoundError:
         raise FrameReadError(path, video.id, frame, "missing frame file") from None
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise FrameReadError(path, video.id, frame, f"cannot decode frame ({e})") from None
     image = torch.from_numpy(array).permute(2, 0, 1)
     if tuple(image.shape[-2:]) != (video.height, video.width):

@@ -5,19 +5,26 @@ video (all annotations of a video go to the same side), seeded, by fraction or c
 ``<stem>_train_part.json`` and ``<stem>_val_part.json`` and prints + stores (``<stem>_val_part.sha256`` and the
 val json's ``info.devsplit``) the sha256 of the chosen video ids, sorted, as ``json.dumps(ids)`` — so two people
 can check they evaluate on the same videos.
+
+The input is validated first (as ``querytrack-check-data`` does); bad input ends with
+``querytrack-devsplit: FILE: what is wrong`` on stderr and exit code 1, and nothing is written. The three outputs
+are written atomically (all complete or none replaced) and may not overwrite the input.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import math
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-from querytrack.evaluation.io import write_json_atomic
+from querytrack.cli import UserError, atomic_path, check_outputs, cli_main, read_json
+from querytrack.data.ytvis import YTVISFormatError, validate
 
 
 def video_ids_checksum(video_ids: list[int]) -> str:
@@ -60,10 +67,11 @@ def split_dataset(data: dict[str, Any], val_ids: list[int]) -> tuple[dict[str, A
     return parts[0], parts[1]
 
 
+@cli_main("querytrack-devsplit")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``querytrack-devsplit``."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="querytrack-devsplit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("train_json", help="YouTube-VIS train json (with annotations)")
     parser.add_argument("--out-dir", help="output folder (default: next to the input)")
@@ -73,12 +81,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     fraction = args.fraction if args.fraction is not None or args.count is not None else 0.1
+    if fraction is not None and not (math.isfinite(fraction) and 0 < fraction < 1):
+        parser.error(f"--fraction must be in (0, 1), got {fraction}")
+    if args.count is not None and args.count < 1:
+        parser.error(f"--count must be positive, got {args.count}")
     src = Path(args.train_json)
-    data = json.loads(src.read_text())
-    val_ids = choose_val_videos([v["id"] for v in data["videos"]], args.seed, fraction, args.count)
+    out_dir = Path(args.out_dir) if args.out_dir else src.parent
+    stem = src.stem
+    outputs = [out_dir / f"{stem}_train_part.json", out_dir / f"{stem}_val_part.json"]
+    digest_path = out_dir / f"{stem}_val_part.sha256"
+    check_outputs([*outputs, digest_path], [src])
+    data = read_json(src, "train json")
+    problems = validate(data, require_file_names=False)
+    if problems:
+        raise YTVISFormatError(src, problems)
+    try:
+        val_ids = choose_val_videos([v["id"] for v in data["videos"]], args.seed, fraction, args.count)
+    except ValueError as e:
+        raise UserError(src, str(e)) from None
     digest = video_ids_checksum(val_ids)
     train, val = split_dataset(data, val_ids)
-    info = dict(val.get("info") or {})
+    info = dict(val.get("info") or {}) if isinstance(val.get("info"), dict) else {}
     info["devsplit"] = {
         "source": src.name,
         "seed": args.seed,
@@ -88,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         "val_video_ids_sha256": digest,
     }
     val["info"] = info
-    out_dir = Path(args.out_dir) if args.out_dir else src.parent
-    stem = src.stem
-    write_json_atomic(train, out_dir / f"{stem}_train_part.json")
-    write_json_atomic(val, out_dir / f"{stem}_val_part.json")
-    (out_dir / f"{stem}_val_part.sha256").write_text(f"{digest}  val video ids (sorted json list)\n")
+    with contextlib.ExitStack() as stack:  # every temporary file written before any output is replaced
+        for part, path in zip((train, val), outputs, strict=True):
+            stack.enter_context(atomic_path(path)).write_text(json.dumps(part))
+        stack.enter_context(atomic_path(digest_path)).write_text(
+            f"{digest}  val video ids (sorted json list)\n"
+        )
     print(f"train part: {len(train['videos'])} videos, {len(train['annotations'])} annotations")
     print(f"val part:   {len(val['videos'])} videos, {len(val['annotations'])} annotations")
     print(f"sha256(sorted val video ids) = {digest}")

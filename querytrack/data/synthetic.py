@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from querytrack.cli import cli_main, output_folder
 from querytrack.data.rle import encode_uncompressed
 
 #: (name, hue centre in [0, 1)) of each category; ids are 1-based in this order.
@@ -401,12 +402,19 @@ def format_stats(stats: dict[str, SplitStats]) -> str:
     return "\n".join(lines)
 
 
+@cli_main("querytrack-synthetic")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: generate a synthetic YouTube-VIS set and print what it made."""
     p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], prog="python -m querytrack.data.synthetic"
+        description=__doc__.split("\n\n")[0]
+        + " --out must be absent or empty unless --overwrite; the set is built in a temporary folder and renamed "
+        "when complete.",
+        prog="python -m querytrack.data.synthetic",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the cache, see --help)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out once the new set is complete"
+    )
     defaults = SyntheticConfig()
     for f in dataclasses.fields(SyntheticConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name))
@@ -420,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = {k: SplitStats(**v) for k, v in meta["stats"].items()}
     else:
         out = args.out
-        stats = generate(out, cfg)
+        with output_folder(out, args.overwrite) as work:
+            stats = generate(work, cfg)
     elapsed = time.perf_counter() - start
     total_frames = sum(s.frames for s in stats.values())
     print(

@@ -20,43 +20,52 @@ CLI: ``querytrack-check-data ANN.json [--images ROOT] [--check-files]``.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
+from querytrack.cli import UserError, cli_main, read_json
 from querytrack.data import rle
 
 MAX_REPORTED = 50
+#: Largest accepted frame side: pycocotools stores run lengths as uint32, so height * width must stay below 2**32.
+MAX_SIDE = 65535
 
 
-class YTVISFormatError(ValueError):
-    """A YouTube-VIS file (or one of its frames) is malformed. ``problems`` lists every finding."""
+class YTVISFormatError(UserError, ValueError):
+    """A YouTube-VIS file (or one of its frames) is malformed. ``problems`` lists every finding.
+
+    The message is ``path: problem`` for one problem, else ``path: N problem(s) ...`` followed by one indented
+    line per problem (at most ``MAX_REPORTED``).
+    """
 
     def __init__(self, path: str | os.PathLike[str], problems: Sequence[str]) -> None:
-        self.path = str(path)
         self.problems = list(problems)
-        shown = self.problems[:MAX_REPORTED]
-        more = len(self.problems) - len(shown)
-        lines = [f"{self.path}: {len(self.problems)} problem(s) in YouTube-VIS data:"]
-        lines += [f"  - {p}" for p in shown]
-        if more:
-            lines.append(f"  ... and {more} more")
-        super().__init__("\n".join(lines))
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            shown = self.problems[:MAX_REPORTED]
+            more = len(self.problems) - len(shown)
+            lines = [f"{len(self.problems)} problem(s) in YouTube-VIS data:"]
+            lines += [f"  - {p}" for p in shown]
+            if more:
+                lines.append(f"  ... and {more} more")
+            message = "\n".join(lines)
+        super().__init__(path, message)
 
 
-class FrameReadError(RuntimeError):
+class FrameReadError(UserError, RuntimeError):
     """A frame file is missing, unreadable, or not the size its video declares."""
 
     def __init__(self, path: str | os.PathLike[str], video_id: int, frame_index: int, reason: str) -> None:
-        self.path = str(path)
         self.video_id = video_id
         self.frame_index = frame_index
-        super().__init__(f"{self.path}: video {video_id}, frame {frame_index}: {reason}")
+        super().__init__(path, f"video {video_id}, frame {frame_index}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -105,25 +114,49 @@ class FrameAnnotation:
     instance_ids: np.ndarray
 
 
-def _is_int(x: Any) -> bool:
+def _is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _is_finite_number(x: Any) -> bool:
+    """A JSON number (not a bool) that is finite; huge integers count as finite only if a float holds them."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
+def _frame_list(frames: list[int]) -> str:
+    return ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else "")
+
+
+def rle_size_problem(size: Any, h: int, w: int) -> str | None:
+    """What is wrong with an RLE ``size`` field for a ``h x w`` video, or ``None``."""
+    if not isinstance(size, list | tuple) or len(size) != 2 or not all(_is_int(s) for s in size):
+        return f"RLE size must be [height, width], got {size!r}"[:120]
+    if list(size) != [h, w]:
+        return f"RLE size {list(size)} differs from the video size [{h}, {w}]"
+    return None
+
+
 def _check_segmentation(segm: Any, h: int, w: int) -> str | None:
-    """Return a description of what is wrong with one segmentation, or ``None``."""
+    """Return a description of what is wrong with one segmentation (compressed strings are checked later)."""
     if isinstance(segm, dict):
         size = segm.get("size")
         counts = segm.get("counts")
         if size is None or counts is None:
             return "RLE lacks 'size' or 'counts'"
-        if list(size) != [h, w]:
-            return f"RLE size {list(size)} differs from the video size [{h}, {w}]"
+        err = rle_size_problem(size, h, w)
+        if err:
+            return err
         if isinstance(counts, list):
             if any(not _is_int(c) or c < 0 for c in counts):
                 return "uncompressed RLE counts must be non-negative integers"
             if sum(counts) != h * w:
                 return f"uncompressed RLE counts sum to {sum(counts)}, expected height*width = {h * w}"
-        elif not isinstance(counts, (str, bytes)):
+        elif not isinstance(counts, str | bytes):
             return f"RLE counts must be a list or a string, got {type(counts).__name__}"
         return None
     if isinstance(segm, list):
@@ -131,15 +164,59 @@ def _check_segmentation(segm: Any, h: int, w: int) -> str | None:
             return "empty polygon list"
         for poly in segm:
             if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
-                return "each polygon must be a flat list of at least 3 (x, y) points"
-            if any(not isinstance(c, (int, float)) for c in poly):
-                return "polygon coordinates must be numbers"
+                return "each polygon must be a flat list of at least 3 (x, y) points (an even number of coordinates)"
+            if not all(_is_finite_number(c) for c in poly):
+                return "polygon coordinates must be finite numbers"
         return None
     return f"segmentation must be an RLE dict, a polygon list or null, got {type(segm).__name__}"
 
 
-def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
-    """Check a loaded YouTube-VIS document; return the list of problems (empty when valid)."""
+def _box_problem(box: Any) -> str | None:
+    if not isinstance(box, list) or len(box) != 4 or not all(_is_finite_number(c) for c in box):
+        return "expected [x, y, w, h] (finite numbers) or null"
+    if box[2] < 0 or box[3] < 0:
+        return f"negative box size {box[2]} x {box[3]}"
+    return None
+
+
+def _video_problem(video: dict[str, Any], require_file_names: bool) -> str | None:
+    """What is wrong with a video entry whose ``id`` is valid, or ``None``."""
+    missing = [k for k in ("width", "height") if k not in video]
+    if "file_names" not in video and (require_file_names or "length" not in video):
+        missing.append("file_names")
+    if missing:
+        return f"missing field(s) {', '.join(repr(k) for k in missing)}"
+    h, w = video["height"], video["width"]
+    if not (_is_int(h) and _is_int(w) and 0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE):
+        return f"fields 'height'/'width' must be integers in 1..{MAX_SIDE}, got {h!r}/{w!r}"[:160]
+    if "file_names" not in video:
+        if not _is_int(video["length"]) or video["length"] <= 0:
+            return f"field 'length' must be a positive integer, got {video['length']!r}"[:160]
+        return None
+    names = video["file_names"]
+    if not isinstance(names, list) or any(not isinstance(n, str) for n in names):
+        return "field 'file_names' must be a list of strings"
+    if not names:
+        return "field 'file_names': empty video (no frames)"
+    return None
+
+
+def validate(
+    doc: Any, path: str | os.PathLike[str] = "<memory>", require_file_names: bool = True
+) -> list[str]:
+    """Check a loaded YouTube-VIS document; return the list of problems (empty when valid).
+
+    Everything a later step relies on is checked here, so that nothing downstream (pycocotools, trackeval,
+    torch) ever sees malformed data: ids are integers, sizes are in range, per-frame lists have one entry per
+    frame, polygons / boxes / areas are finite, and every compressed RLE string parses and covers exactly
+    ``height x width`` pixels (without decoding it: ``querytrack.data.rle.compressed_rle_valid``).
+
+    Args:
+        doc: the loaded json.
+        path: its path (unused; problems name videos, annotations, fields and frames).
+        require_file_names: videos need ``file_names``; when False a positive ``length`` may stand in
+            (ground truth for evaluation only).
+    """
     problems: list[str] = []
     if not isinstance(doc, dict):
         return [f"top level must be an object, got {type(doc).__name__}"]
@@ -166,57 +243,60 @@ def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
             problems.append(f"videos[{i}]: must be an object")
             continue
         vid = video.get("id")
-        where = f"video {vid}" if _is_int(vid) else f"videos[{i}]"
-        missing = [k for k in ("id", "width", "height", "file_names") if k not in video]
-        if missing:
-            problems.append(f"{where}: missing field(s) {', '.join(repr(k) for k in missing)}")
+        if "id" not in video:
+            problems.append(f"videos[{i}]: missing field(s) 'id'")
             continue
         if not _is_int(vid):
-            problems.append(f"videos[{i}]: field 'id' must be an integer")
+            problems.append(f"videos[{i}]: field 'id' must be an integer, got {vid!r}"[:160])
             continue
-        assert isinstance(vid, int)
+        where = f"video {vid}"
         if vid in sizes:
             problems.append(f"{where}: duplicate video id")
             continue
-        h, w = video["height"], video["width"]
-        if not (_is_int(h) and _is_int(w) and h > 0 and w > 0):
-            problems.append(f"{where}: fields 'height'/'width' must be positive integers, got {h}/{w}")
+        err = _video_problem(video, require_file_names)
+        if err:
+            problems.append(f"{where}: {err}")
             continue
-        names = video["file_names"]
-        if not isinstance(names, list) or any(not isinstance(n, str) for n in names):
-            problems.append(f"{where}: field 'file_names' must be a list of strings")
-            continue
-        if not names:
-            problems.append(f"{where}: field 'file_names': empty video (no frames)")
-            continue
-        if "length" in video and video["length"] != len(names):
+        n = len(video["file_names"]) if "file_names" in video else int(video["length"])
+        if "file_names" in video and "length" in video and video["length"] != n:
             problems.append(
-                f"{where}: field 'length' is {video['length']} but 'file_names' lists {len(names)} frames"
+                f"{where}: field 'length' is {video['length']!r} but 'file_names' lists {n} frames"[:160]
             )
-        sizes[vid] = (h, w, len(names))
+        sizes[vid] = (video["height"], video["width"], n)
 
     annotations = doc.get("annotations", [])
     if not isinstance(annotations, list):
         return [*problems, "top-level 'annotations' must be a list"]
-    ann_ids: set[Any] = set()
+    ann_ids: set[int] = set()
+    pending: list[tuple[str, int, dict[str, Any]]] = []  # compressed RLEs to parse: (where, frame, rle)
     for i, ann in enumerate(annotations):
         if not isinstance(ann, dict):
             problems.append(f"annotations[{i}]: must be an object")
             continue
         aid, vid = ann.get("id"), ann.get("video_id")
-        where = f"video {vid}, annotation {aid}" if aid is not None else f"video {vid}, annotations[{i}]"
+        where = (
+            f"video {vid}, annotation {aid}"
+            if _is_int(aid) and _is_int(vid)
+            else f"annotations[{i}] (video {vid!r})"[:80]
+        )
         missing = [k for k in ("id", "video_id", "category_id", "segmentations") if k not in ann]
         if missing:
             problems.append(f"{where}: missing field(s) {', '.join(repr(k) for k in missing)}")
+            continue
+        if not _is_int(aid):
+            problems.append(f"{where}: field 'id' must be an integer")
             continue
         if aid in ann_ids:
             problems.append(f"{where}: duplicate annotation id")
         ann_ids.add(aid)
         if not _is_int(vid) or vid not in sizes:
-            problems.append(f"{where}: field 'video_id': unknown video id {vid}")
+            problems.append(f"{where}: field 'video_id': unknown video id {vid!r}"[:160])
             continue
-        if ann["category_id"] not in cat_ids:
-            problems.append(f"{where}: field 'category_id': {ann['category_id']} is not in 'categories'")
+        cat = ann["category_id"]
+        if not _is_int(cat) or cat not in cat_ids:
+            problems.append(f"{where}: field 'category_id': {cat!r} is not in 'categories'"[:160])
+        if ann.get("iscrowd", 0) not in (0, 1, None):  # bools compare equal to 0 / 1
+            problems.append(f"{where}: field 'iscrowd' must be 0 or 1, got {ann['iscrowd']!r}"[:160])
         h, w, length = sizes[vid]
         for field_name in ("segmentations", "bboxes", "areas"):
             values = ann.get(field_name)
@@ -229,24 +309,50 @@ def validate(doc: Any, path: str | os.PathLike[str] = "<memory>") -> list[str]:
                     f"{where}: field '{field_name}' has {len(values)} entries but the video has {length} frames"
                 )
         segs = ann["segmentations"]
-        if not isinstance(segs, list):
-            continue
-        for t, segm in enumerate(segs[:length]):
-            if segm is None:
-                continue
-            err = _check_segmentation(segm, h, w)
-            if err:
-                problems.append(f"{where}: field 'segmentations', frame {t}: {err}")
+        if isinstance(segs, list):
+            for t, segm in enumerate(segs[:length]):
+                if segm is None:
+                    continue
+                err = _check_segmentation(segm, h, w)
+                if err:
+                    problems.append(f"{where}: field 'segmentations', frame {t}: {err}")
+                elif isinstance(segm, dict) and isinstance(segm["counts"], str | bytes):
+                    pending.append((where, t, segm))
         boxes = ann.get("bboxes")
         if isinstance(boxes, list):
             for t, box in enumerate(boxes[:length]):
-                if box is not None and (
-                    not isinstance(box, list)
-                    or len(box) != 4
-                    or any(not isinstance(c, (int, float)) for c in box)
-                ):
-                    problems.append(f"{where}: field 'bboxes', frame {t}: expected [x, y, w, h] or null")
+                err = None if box is None else _box_problem(box)
+                if err:
+                    problems.append(f"{where}: field 'bboxes', frame {t}: {err}")
+        areas = ann.get("areas")
+        if isinstance(areas, list):
+            bad = [t for t, a in enumerate(areas[:length]) if a is not None and not _area_ok(a)]
+            if bad:
+                problems.append(
+                    f"{where}: field 'areas', frame(s) {_frame_list(bad)}: must be null or a finite number >= 0"
+                )
+    problems += _rle_string_problems(pending)
     return problems
+
+
+def _area_ok(a: Any) -> bool:
+    return _is_finite_number(a) and a >= 0
+
+
+def _rle_string_problems(pending: list[tuple[str, int, dict[str, Any]]], chunk: int = 8192) -> list[str]:
+    """Parse every pending compressed RLE string (vectorised, in chunks); one problem per annotation."""
+    bad: dict[str, list[int]] = {}
+    for start in range(0, len(pending), chunk):
+        part = pending[start : start + chunk]
+        valid = rle.compressed_rle_valid([p[2] for p in part])
+        for (where, t, _), ok in zip(part, valid.tolist(), strict=True):
+            if not ok:
+                bad.setdefault(where, []).append(t)
+    return [
+        f"{where}: field 'segmentations', frame(s) {_frame_list(frames)}: compressed RLE counts cannot be "
+        "decoded (malformed string, or runs that do not add up to height x width)"
+        for where, frames in bad.items()
+    ]
 
 
 class YTVISDataset:
@@ -268,12 +374,9 @@ class YTVISDataset:
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)
         try:
-            with open(self.ann_file) as f:
-                doc = json.load(f)
-        except FileNotFoundError:
-            raise YTVISFormatError(self.ann_file, ["file not found"]) from None
-        except json.JSONDecodeError as e:
-            raise YTVISFormatError(self.ann_file, [f"not valid JSON: {e}"]) from None
+            doc = read_json(self.ann_file, "YouTube-VIS annotation file")
+        except UserError as e:
+            raise YTVISFormatError(self.ann_file, [e.message]) from None
         problems = validate(doc, self.ann_file)
         if problems:
             raise YTVISFormatError(self.ann_file, problems)
@@ -317,13 +420,16 @@ class YTVISDataset:
         return self.image_root / video.file_names[frame]
 
     def check_files(self) -> None:
-        """Raise :class:`YTVISFormatError` listing every frame file that does not exist."""
-        problems = [
-            f"video {v.id}, frame {t}: missing frame file {self.frame_path(v, t)}"
-            for v in self.videos
-            for t in range(v.length)
-            if not self.frame_path(v, t).is_file()
-        ]
+        """Raise :class:`YTVISFormatError` listing every frame file that does not exist or cannot be checked."""
+        problems = []
+        for v in self.videos:
+            for t in range(v.length):
+                path = self.frame_path(v, t)
+                try:
+                    if not path.is_file():
+                        problems.append(f"video {v.id}, frame {t}: missing frame file {path}")
+                except OSError as e:  # e.g. a name longer than the file system allows
+                    problems.append(f"video {v.id}, frame {t}: cannot check frame file {path} ({e.strerror})")
         if problems:
             raise YTVISFormatError(self.ann_file, problems)
 
@@ -366,19 +472,20 @@ class YTVISDataset:
         }
 
 
+@cli_main("querytrack-check-data")
 def main(argv: list[str] | None = None) -> int:
-    """CLI: validate a YouTube-VIS json (and optionally its frame files); exit 1 listing the problems."""
-    p = argparse.ArgumentParser(prog="querytrack-check-data", description="Validate a YouTube-VIS json.")
+    """CLI: validate a YouTube-VIS json (and optionally its frame files); exit 1 listing the problems on stderr."""
+    p = argparse.ArgumentParser(
+        prog="querytrack-check-data",
+        description="Validate a YouTube-VIS json. Problems go to stderr as 'querytrack-check-data: FILE: ...' "
+        "(every problem listed, naming video, annotation, field and frame); exit code 1. Writes nothing.",
+    )
     p.add_argument("ann_file", type=Path)
     p.add_argument("--images", type=Path, default=None, help="frame root (default: beside the json)")
     p.add_argument("--check-files", action="store_true", help="also check every frame file exists")
     args = p.parse_args(argv)
     root = args.images or args.ann_file.parent
-    try:
-        ds = YTVISDataset(args.ann_file, root, check_files=args.check_files)
-    except YTVISFormatError as e:
-        print(e)
-        return 1
+    ds = YTVISDataset(args.ann_file, root, check_files=args.check_files)
     print(f"{args.ann_file}: OK " + ", ".join(f"{k}={v}" for k, v in ds.summary().items()))
     return 0
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
+from querytrack.data.ytvis import YTVISFormatError, validate
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
 from querytrack.evaluation.validate import InvalidResultsError, Problem, validate_results
 from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
@@ -14,16 +16,34 @@ from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
 _WARN_KINDS = {"unknown_category"}
 
 
+def check_gt(gt: dict[str, Any], path: str | os.PathLike[str] | None = None) -> None:
+    """Validate ground truth for evaluation as ``querytrack-check-data`` does (a ``length`` may stand in for
+    ``file_names``), RLE strings included, so that pycocotools and trackeval only ever see valid data.
+
+    Raises:
+        YTVISFormatError: listing every problem.
+    """
+    problems = validate(gt, require_file_names=False)
+    if problems:
+        raise YTVISFormatError(path if path is not None else "<ground truth>", problems)
+
+
 def check_results(
-    gt: dict[str, Any], results: list[dict[str, Any]], strict: bool = True, check_rle_counts: bool = False
+    gt: dict[str, Any],
+    results: list[dict[str, Any]],
+    strict: bool = True,
+    check_rle_counts: bool = True,
+    path: str | os.PathLike[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Validate results for evaluation; raise or drop bad entries.
 
     Args:
-        gt: ground truth dict.
+        gt: ground truth dict (already valid, see ``check_gt``).
         results: results list.
         strict: raise ``InvalidResultsError`` on any error (default); else warn and drop the bad entries.
-        check_rle_counts: also parse every RLE string (slow on big files; ``querytrack-submit`` always does).
+        check_rle_counts: parse every compressed RLE string (default; pycocotools hangs or reads garbage on
+            malformed ones, so only turn it off for results this process encoded itself).
+        path: the results file, for the error message.
 
     Returns:
         The entries to evaluate and the problems found.
@@ -41,7 +61,7 @@ def check_results(
         if p.kind in _WARN_KINDS:
             warnings.warn(f"results {p} (ignored, as the official evaluator does)", stacklevel=3)
     if errors and strict:
-        raise InvalidResultsError(errors)
+        raise InvalidResultsError(errors, path=path)
     if errors:
         bad = {p.index for p in errors}
         warnings.warn(str(InvalidResultsError(errors)) + "\n(dropped)", stacklevel=3)
@@ -55,7 +75,7 @@ def evaluate_ytvis(
     per_category: bool = True,
     hota: bool = False,
     strict: bool = True,
-    check_rle_counts: bool = False,
+    check_rle_counts: bool = True,
 ) -> dict[str, float]:
     """Evaluate a YouTube-VIS results file like the official evaluator (same 12 numbers), plus extras.
 
@@ -65,14 +85,23 @@ def evaluate_ytvis(
         per_category: add ``AP/<category name>`` (IoU .50:.95, all areas, 100 dets; NaN without GT).
         hota: add ``HOTA``, ``DetA``, ``AssA`` (+ ``_det_av``) from trackeval (slower).
         strict: raise on malformed entries (listing each, with index and video id); else drop them.
-        check_rle_counts: also verify every RLE string's runs (slower; see ``validate_results``).
+        check_rle_counts: verify every compressed RLE string of the results before pycocotools sees it
+            (default; see ``validate_results``). The ground truth is always validated, strings included.
 
     Returns:
         ``{"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl", ...}``;
         -1 where the official evaluator gives -1 (no GT in that area range).
+
+    Raises:
+        UserError: a file cannot be read (``querytrack.cli``); ``YTVISFormatError``: invalid ground truth;
+            ``InvalidResultsError``: invalid results (strict mode).
     """
     gt_d = load_gt(gt)
-    res, _ = check_results(gt_d, load_results(results), strict=strict, check_rle_counts=check_rle_counts)
+    check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None)
+    res_path = results if isinstance(results, str | os.PathLike) else None
+    res, _ = check_results(
+        gt_d, load_results(results), strict=strict, check_rle_counts=check_rle_counts, path=res_path
+    )
     ap = evaluate_ap(gt_d, res)
     out = {k: ap.stats[k] for k in STAT_KEYS}
     if per_category:

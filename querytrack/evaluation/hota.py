@@ -67,6 +67,19 @@ def _prepare_gt(gt: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return {"videos": new_videos, "annotations": anns, "categories": cats}, classes
 
 
+def _compressed_str(seg: Any) -> Any:
+    """A result mask as trackeval reads it: compressed RLE with ``str`` counts (uncompressed ones converted)."""
+    if not seg or isinstance(seg.get("counts"), str):
+        return seg
+    rle = to_compressed(seg, *seg["size"])
+    assert rle is not None
+    counts = rle["counts"]
+    return {
+        "size": list(rle["size"]),
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
+
+
 def _prepare_results(
     gt: dict[str, Any], results: list[dict[str, Any]], empty_masks: Literal["absent", "detection"]
 ) -> list[dict[str, Any]]:
@@ -77,6 +90,7 @@ def _prepare_results(
         if n is None:
             continue
         segs = list(r["segmentations"][:n]) + [None] * max(0, n - len(r["segmentations"]))
+        segs = [_compressed_str(s) for s in segs]
         if empty_masks == "absent":
             segs = [s if (s and rle_area(s) > 0) else None for s in segs]
         out.append({**r, "segmentations": segs})
@@ -90,6 +104,9 @@ def evaluate_hota(
     per_category: bool = False,
 ) -> dict[str, float]:
     """HOTA, DetA, AssA (mean over α) of a YouTube-VIS results file.
+
+    The inputs must be valid (``evaluate_ytvis`` validates both before calling this): pycocotools and trackeval
+    see every mask, and malformed RLE strings make them loop or abort.
 
     Args:
         gt: ground-truth json path or dict.

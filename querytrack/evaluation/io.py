@@ -4,33 +4,57 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
+
+from querytrack.cli import UserError, atomic_path, read_json
 
 PathOrObj = str | os.PathLike[str] | dict[str, Any] | list[dict[str, Any]]
 
 
-def load_json(obj: PathOrObj) -> Any:
-    """Return ``obj`` loaded from JSON when it is a path, else ``obj`` itself (never copied or mutated)."""
+def _name(obj: PathOrObj) -> str | None:
+    return str(obj) if isinstance(obj, str | os.PathLike) else None
+
+
+def load_json(obj: PathOrObj, what: str = "file") -> Any:
+    """Return ``obj`` loaded from JSON when it is a path, else ``obj`` itself (never copied or mutated).
+
+    Raises:
+        UserError: the path cannot be read as JSON (see ``querytrack.cli.read_json``).
+    """
     if isinstance(obj, str | os.PathLike):
-        with Path(obj).open() as f:
-            return json.load(f)
+        return read_json(obj, what)
     return obj
 
 
 def load_gt(gt: PathOrObj) -> dict[str, Any]:
-    """Load a YouTube-VIS ground-truth json (``videos``, ``annotations``, ``categories``)."""
-    data = load_json(gt)
+    """Load a YouTube-VIS ground-truth json (``videos``, ``annotations``, ``categories``).
+
+    Raises:
+        UserError: unreadable, or not an object with ``videos`` and ``categories``.
+    """
+    data = load_json(gt, "ground-truth file")
     if not isinstance(data, dict) or "videos" not in data or "categories" not in data:
-        raise ValueError("ground truth must be a dict with 'videos' and 'categories' (YouTube-VIS format)")
+        got = type(data).__name__ if not isinstance(data, dict) else "an object without them"
+        raise UserError(
+            _name(gt),
+            f"ground truth must be a JSON object with 'videos' and 'categories' (YouTube-VIS format), got {got}",
+        )
     return data
 
 
 def load_results(results: PathOrObj) -> list[dict[str, Any]]:
-    """Load a YouTube-VIS results json (a list of track entries)."""
-    data = load_json(results)
+    """Load a YouTube-VIS results json (a list of track entries).
+
+    Raises:
+        UserError: unreadable, or not a list.
+    """
+    data = load_json(results, "results file")
     if not isinstance(data, list):
-        raise ValueError("results must be a list of {video_id, category_id, score, segmentations} entries")
+        raise UserError(
+            _name(results),
+            "results must be a JSON list of {video_id, category_id, score, segmentations} entries, "
+            f"got {'an object' if isinstance(data, dict) else type(data).__name__}",
+        )
     return data
 
 
@@ -42,14 +66,10 @@ def video_num_frames(video: dict[str, Any]) -> int:
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace`` (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with tmp.open("w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace`` (atomic).
+
+    Raises:
+        UserError: the output cannot be written (the previous file, if any, is left as it was).
+    """
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        json.dump(obj, f)

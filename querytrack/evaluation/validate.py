@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, TypeGuard
 
+from querytrack.cli import UserError
 from querytrack.evaluation.io import video_num_frames
 from querytrack.evaluation.rle import compressed_rle_valid
 
@@ -38,28 +40,65 @@ class Problem:
         return f"{where} (video {self.video_id}): {self.kind}: {self.message}"
 
 
-class InvalidResultsError(ValueError):
-    """Raised when a results file has problems; ``problems`` lists every one."""
+class InvalidResultsError(UserError, ValueError):
+    """Raised when a results file has problems; ``problems`` lists every one.
 
-    def __init__(self, problems: list[Problem], limit: int = 50) -> None:
+    The message is ``path: problem`` for one problem, else ``path: N problem(s) in results:`` followed by one
+    indented line per problem (at most ``limit``).
+    """
+
+    def __init__(
+        self, problems: list[Problem], limit: int = 50, path: str | os.PathLike[str] | None = None
+    ) -> None:
         self.problems = problems
-        lines = [str(p) for p in problems[:limit]]
-        if len(problems) > limit:
-            lines.append(f"... and {len(problems) - limit} more")
-        super().__init__(f"{len(problems)} problem(s) in results:\n" + "\n".join(lines))
+        if len(problems) == 1:
+            message = str(problems[0])
+        else:
+            lines = [f"  {p}" for p in problems[:limit]]
+            if len(problems) > limit:
+                lines.append(f"  ... and {len(problems) - limit} more")
+            message = f"{len(problems)} problem(s) in results:\n" + "\n".join(lines)
+        super().__init__(path, message)
 
 
 _MESSAGES = {
-    "rle_format": "not an RLE dict {size, counts} or null",
+    "rle_format": "not an RLE dict {size: [height, width], counts} or null",
     "rle_size": "RLE size differs from the video size",
     "rle_counts": "uncompressed RLE (counts must be a compressed string)",
-    "rle_invalid": "RLE counts cannot be decoded (runs do not add up to height x width)",
+    "rle_invalid": "RLE counts cannot be decoded (malformed, or runs do not add up to height x width)",
 }
 
 
 def _frames_problem(i: int, vid: Any, kind: str, frames: list[int]) -> Problem:
     shown = ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else "")
     return Problem(i, vid, kind, f"{_MESSAGES[kind]} at frame(s) {shown}")
+
+
+def _is_int(x: Any) -> TypeGuard[int]:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_size(size: Any) -> bool:
+    return isinstance(size, list | tuple) and len(size) == 2 and all(_is_int(v) for v in size)
+
+
+def _uncompressed_ok(counts: list[Any], size: list[int]) -> bool:
+    """Uncompressed counts: non-negative integers adding up to height x width."""
+    return all(_is_int(c) and c >= 0 for c in counts) and sum(counts) == size[0] * size[1]
+
+
+def _score_problem(s: Any, check_range: bool) -> str | None:
+    if isinstance(s, bool) or not isinstance(s, Real):
+        return f"score {s!r} is not a number"[:120]
+    try:
+        value = float(s)
+    except OverflowError:  # an integer too large for a float
+        return "score is not a finite number (too large)"
+    if not math.isfinite(value):
+        return f"score {s!r} is not a finite number"
+    if check_range and not 0.0 <= value <= 1.0:
+        return f"score {s!r} outside [0, 1]"
+    return None
 
 
 def _well_formed(segs: list[Any], size: list[int]) -> bool:
@@ -85,7 +124,7 @@ def _check_segmentations(
     for f, s in enumerate(segs):
         if s is None:
             continue
-        if not isinstance(s, dict) or "size" not in s or "counts" not in s:
+        if not isinstance(s, dict) or "size" not in s or "counts" not in s or not _is_size(s["size"]):
             bad["rle_format"].append(f)
             continue
         if list(s["size"]) != size:
@@ -94,6 +133,8 @@ def _check_segmentations(
         if isinstance(s["counts"], list):
             if require_compressed:
                 bad["rle_counts"].append(f)
+            elif not _uncompressed_ok(s["counts"], size):
+                bad["rle_invalid"].append(f)
             continue
         if not isinstance(s["counts"], str | bytes):
             bad["rle_format"].append(f)
@@ -126,15 +167,16 @@ def validate_results(
 ) -> list[Problem]:
     """List everything wrong with a YouTube-VIS results list relative to a split json.
 
-    Checks: entries are dicts with ``video_id``, ``category_id``, ``score``, ``segmentations``; the video id is
-    in the split; the category id is in the split's categories; the score is a finite number in [0, 1]; one
+    Checks: entries are dicts with ``video_id``, ``category_id``, ``score``, ``segmentations``; the ids are
+    integers; the video id is in the split; the category id is in the split's categories; the score is a finite number in [0, 1]; one
     segmentation per frame (``len == len(file_names)``); each is ``null`` or an RLE whose ``size`` is the
     video's ``[height, width]`` with decodable (compressed) counts; at most ``max_tracks_per_video`` entries per
     video.
 
     Args:
         results: the loaded results (should be a list).
-        split: the split json (``videos``, ``categories``); annotations are not needed.
+        split: the split json (``videos``, ``categories``), already valid (``querytrack.data.ytvis.validate``);
+            annotations are not needed.
         max_tracks_per_video: cap per video (``None`` disables the check).
         require_compressed: refuse uncompressed RLE (list counts).
         check_score_range: refuse scores outside [0, 1].
@@ -161,19 +203,23 @@ def validate_results(
         if missing:
             problems.append(Problem(i, vid, "missing_key", f"missing {', '.join(missing)}"))
             continue
+        if not _is_int(vid):
+            problems.append(Problem(i, None, "video_id", f"video_id must be an integer, got {vid!r}"[:120]))
+            continue
         if vid not in videos:
             problems.append(Problem(i, vid, "unknown_video", "video id not in the split"))
             continue
         per_video[vid].append(i)
-        if r["category_id"] not in cats:
+        cat = r["category_id"]
+        if not _is_int(cat):
             problems.append(
-                Problem(i, vid, "unknown_category", f"category id {r['category_id']!r} not in split")
+                Problem(i, vid, "category_id", f"category_id must be an integer, got {cat!r}"[:120])
             )
-        s = r["score"]
-        if isinstance(s, bool) or not isinstance(s, Real) or not math.isfinite(s):
-            problems.append(Problem(i, vid, "score", f"score {s!r} is not a finite number"))
-        elif check_score_range and not 0.0 <= float(s) <= 1.0:
-            problems.append(Problem(i, vid, "score", f"score {s!r} outside [0, 1]"))
+        elif cat not in cats:
+            problems.append(Problem(i, vid, "unknown_category", f"category id {cat!r} not in split"))
+        score_err = _score_problem(r["score"], check_score_range)
+        if score_err:
+            problems.append(Problem(i, vid, "score", score_err))
         v = videos[vid]
         size = [int(v["height"]), int(v["width"])]
         problems += _check_segmentations(

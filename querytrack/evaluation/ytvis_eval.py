@@ -294,6 +294,9 @@ def _summary(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
 def evaluate_ap(gt: PathOrObj, results: PathOrObj) -> APResult:
     """Compute the official YouTube-VIS AP/AR (see module docstring), without mutating the inputs.
 
+    The inputs must be valid (``evaluate_ytvis`` validates both first; malformed RLE strings make pycocotools
+    loop or abort).
+
     Args:
         gt: ground-truth json path or loaded dict.
         results: results json path or loaded list; every ``video_id`` must be a GT video.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,7 +13,12 @@ from torch import nn
 from torchvision.transforms import v2
 
 from querytrack.checkpoints.lightning import load_lightning_checkpoint
+from querytrack.cli import UserError
 from querytrack.inference.tracker import Tracker
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint file is missing, unreadable, or not one of our training checkpoints."""
 
 
 @dataclass
@@ -40,24 +46,51 @@ def load_for_inference(path: str | os.PathLike[str], device: str | torch.device 
     """Load ``path`` (a checkpoint written by ``python -m querytrack.run``).
 
     Raises:
-        ValueError: the file is not one of our training checkpoints (no ``"querytrack"`` entry).
+        CheckpointError: the file is missing, a folder, not a torch file (garbage, truncated), or not one of our
+            training checkpoints (no ``"querytrack"`` entry, or one that does not build the stored weights).
     """
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(p, "checkpoint not found")
+    if p.is_dir():
+        raise CheckpointError(p, "is a folder, expected a checkpoint file")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except (
+        Exception
+    ) as e:  # torch raises many types for a damaged file (RuntimeError, UnpicklingError, EOFError, ...)
+        reason = " ".join(str(e).split())[:200]
+        raise CheckpointError(
+            p, f"cannot read the checkpoint (truncated or not a torch file?): {reason}"
+        ) from None
     spec: dict[str, Any] | None = ckpt.get("querytrack") if isinstance(ckpt, dict) else None
     if spec is None:
-        raise ValueError(
-            f"{path}: not a querytrack training checkpoint (no 'querytrack' entry with the model arguments); "
-            "use querytrack.checkpoints.load_lightning_checkpoint with a model you build yourself"
+        raise CheckpointError(
+            p,
+            "not a querytrack training checkpoint (no 'querytrack' entry with the model arguments); "
+            "use querytrack.checkpoints.load_lightning_checkpoint with a model you build yourself",
         )
-    model = instantiate(spec["model"])
-    load_lightning_checkpoint(model, ckpt, verbose=False)
-    model.to(device).eval()
-    tracker_kwargs = {k: v for k, v in spec.get("tracker", {}).items() if k != "_target_"}
-    return InferenceBundle(
-        model=model,
-        class_names=list(spec["class_names"]),
-        category_ids=list(spec["category_ids"]),
-        tracker=Tracker(**tracker_kwargs),
-        resize=v2.Resize(size=spec["test_short_size"], max_size=spec["test_max_size"], antialias=True),
-        top_k=int(spec.get("top_k", 10)),
-    )
+    target = spec.get("model", {}).get("_target_") if isinstance(spec.get("model"), dict) else None
+    if not (isinstance(target, str) and target.startswith("querytrack.")):
+        raise CheckpointError(p, f"its 'querytrack' entry names no querytrack model builder (got {target!r})")
+    try:
+        model = instantiate(spec["model"])
+        load_lightning_checkpoint(model, ckpt, verbose=False)
+        tracker_kwargs = {k: v for k, v in spec.get("tracker", {}).items() if k != "_target_"}
+        bundle = InferenceBundle(
+            model=model,
+            class_names=list(spec["class_names"]),
+            category_ids=list(spec["category_ids"]),
+            tracker=Tracker(**tracker_kwargs),
+            resize=v2.Resize(size=spec["test_short_size"], max_size=spec["test_max_size"], antialias=True),
+            top_k=int(spec.get("top_k", 10)),
+        )
+    except (
+        Exception
+    ) as e:  # a damaged or foreign 'querytrack' entry: missing keys, wrong types, other weights
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        raise CheckpointError(p, f"its 'querytrack' entry does not rebuild the model ({reason})") from None
+    if len(bundle.class_names) != len(bundle.category_ids):
+        raise CheckpointError(p, "its 'querytrack' entry lists different numbers of class names and ids")
+    bundle.model.to(device).eval()
+    return bundle

@@ -254,4 +254,4 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc["annotations"][1]["category_id"] = 99
     path = _write(tmp_path, doc)
     assert main([str(path)]) == 1
-    assert "not in 'categories'" in capsys.readouterr().out
+    assert "not in 'categories'" in capsys.readouterr().err
