@@ -73,6 +73,11 @@ def decode_many(segms: list[Any], height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(decoded.transpose(2, 0, 1))
 
 
+def _owners(ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Index of the run holding each position, given every run's inclusive last position (non-decreasing)."""
+    return np.searchsorted(ends, positions, side="left")
+
+
 def compressed_rle_valid(rles: list[dict[str, Any]]) -> np.ndarray:
     """Check compressed RLE strings without decoding the masks (vectorised over all strings at once).
 
@@ -101,44 +106,62 @@ def compressed_rle_valid(rles: list[dict[str, Any]]) -> np.ndarray:
         r["counts"].encode("utf-8", "surrogatepass") if isinstance(r["counts"], str) else r["counts"]
         for r in rles
     ]
-    lens = np.array([len(s) for s in strs], dtype=np.int64)
+    lens = np.fromiter(map(len, strs), dtype=np.int64, count=n)
     hw = np.array([int(r["size"][0]) * int(r["size"][1]) for r in rles], dtype=np.int64)
     ok &= (lens > 0) | (hw == 0)
-    buf = np.frombuffer(b"".join(strs), dtype=np.uint8).astype(np.int64) - 48
-    if buf.size == 0:
+    # one byte per character, offset by 48 with wrap-around: anything outside '0'..'o' becomes > 63. Arrays
+    # are per character only where they must be (uint8/bool); numbers, counts and owners are per number.
+    c = np.frombuffer(b"".join(strs), dtype=np.uint8) - np.uint8(48)
+    if c.size == 0:
         return ok & (hw == 0)
-    owner = np.repeat(np.arange(n), lens)
-    bad_char = (buf < 0) | (buf > 63)
-    ok[owner[bad_char]] = False
-    buf = np.clip(buf, 0, 63)
+    str_end = np.cumsum(lens) - 1
     nonempty = lens > 0
-    str_end = (np.cumsum(lens) - 1)[nonempty]
-    ok[np.flatnonzero(nonempty)[(buf[str_end] & 0x20) != 0]] = False  # last number not terminated
-    end = (buf & 0x20) == 0
-    end[str_end] = True  # numbers never run across strings (unterminated ones are flagged above)
-    first = np.flatnonzero(np.concatenate(([True], end[:-1])))  # first character of each number
-    num_len = np.diff(np.concatenate((first, [buf.size])))
-    num_owner = owner[first]
-    ok[num_owner[num_len > 7]] = False
-    k = np.arange(buf.size) - np.repeat(first, num_len)
-    vals = np.add.reduceat((buf & 0x1F) << (5 * np.minimum(k, 7)), first)
-    last = first + num_len - 1
-    neg = (buf[last] & 0x10) != 0
-    vals[neg] -= np.int64(1) << (5 * np.minimum(num_len[neg], 8))
-    # index of each number inside its string
-    nums_per = np.bincount(num_owner, minlength=n)
-    starts = np.concatenate(([0], np.cumsum(nums_per)[:-1]))
-    idx = np.arange(vals.size) - starts[num_owner]
-    # undo the delta coding (c[i] += c[i - 2] for i > 2): running sums along the odd chain (i = 1, 3, ...)
-    # and the even chain from i = 2, restarted at each string (strings are contiguous runs of numbers)
-    counts = vals.copy()
-    for chain in ((idx % 2 == 1), (idx % 2 == 0) & (idx >= 2)):
-        cs = np.cumsum(np.where(chain, vals, 0))
-        before = np.concatenate(([0], cs))[starts]  # running sum before each string
-        counts = np.where(chain, cs - before[num_owner], counts)
-    ok[num_owner[counts < 0]] = False
+    ends = str_end[nonempty]
+    bad_pos = np.flatnonzero(c > 63)
+    if bad_pos.size:
+        ok[_owners(str_end, bad_pos)] = False
+    end = (c & 0x20) == 0  # the last character of a number
+    ok[np.flatnonzero(nonempty)[~end[ends]]] = False  # a string's last number is not terminated
+    end[ends] = True  # numbers never run across strings
+    last = np.flatnonzero(end)
+    first = np.empty_like(last)
+    first[0] = 0
+    first[1:] = last[:-1] + 1
+    num_len = last - first + 1
+    # numbers of each string: [starts[s], starts[s] + nums_per[s])
+    num_end = np.searchsorted(last, str_end, side="right") - 1  # index of the string's last number
+    nums_per = np.diff(np.concatenate(([-1], num_end)))
+    starts = num_end - nums_per + 1
+    long_pos = np.flatnonzero(num_len > 7)
+    if long_pos.size:
+        ok[_owners(num_end, long_pos)] = False
+    low = c & np.uint8(0x1F)
+    vals = low[first].astype(np.int64)  # 5 bits a character, little-endian: add the k-th of longer numbers
+    sel = np.flatnonzero(num_len > 1)
+    for k in range(1, 7):
+        if sel.size == 0:
+            break
+        vals[sel] |= low[first[sel] + k].astype(np.int64) << (5 * k)
+        sel = sel[num_len[sel] > k + 1]
+    neg = np.flatnonzero(c[last] & 0x10)
+    vals[neg] -= np.int64(1) << (5 * np.minimum(num_len[neg], 7))
+    # delta coding: count[i] = x[i] + count[i - 2] for i > 2, i.e. running sums along the odd numbers and
+    # along the even ones from the third, restarting at every string
+    has = np.flatnonzero(nums_per > 0)
+    s0 = starts[has]
+    odd = (np.arange(vals.size) & 1).astype(bool) ^ np.repeat((starts & 1).astype(bool), nums_per)
+    counts = np.empty_like(vals)
+    for chain in (odd, ~odd):
+        d = np.where(chain, vals, 0)
+        d[s0] = 0  # the first number is in no chain
+        per = np.add.reduceat(d, s0)
+        d[s0] = -np.concatenate(([0], per[:-1]))  # the running sum restarts at each string
+        np.copyto(counts, np.cumsum(d), where=chain)
+    counts[s0] = vals[s0]
+    neg_counts = np.flatnonzero(counts < 0)
+    if neg_counts.size:
+        ok[_owners(num_end, neg_counts)] = False
     total = np.zeros(n, dtype=np.int64)
-    has = nums_per > 0
-    total[has] = np.add.reduceat(counts, starts[has])
+    total[has] = np.add.reduceat(counts, s0)
     ok &= total == hw
     return ok
