@@ -45,13 +45,15 @@ def id_mask(masks: torch.Tensor, track_ids: list[int], height: int, width: int) 
 
 def run_demo(
     source: str | Path,
-    ckpt: str | Path,
+    ckpt: str | Path | None,
     out: str | Path,
     device: str = "cpu",
     max_frames: int | None = None,
     progress: bool = True,
+    onnx: str | Path | None = None,
 ) -> dict[str, object]:
-    """Track ``source`` with the model in ``ckpt``; write the outputs into ``out``. See the module docstring.
+    """Track ``source`` with the model in ``ckpt`` (or the ``onnx`` export of one, run by ONNX Runtime on CPU);
+    write the outputs into ``out``. See the module docstring.
 
     Returns:
         ``{"frames", "tracks", "fps", "error"}`` (``error`` is None, or the message of the read error that
@@ -62,7 +64,14 @@ def run_demo(
     """
     out = Path(out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
-    bundle = load_for_inference(ckpt, device)
+    if onnx is not None:  # the exported detector (querytrack-export); the tracker stays in Python
+        from querytrack.inference.onnx_model import load_onnx_for_inference
+
+        bundle, device = load_onnx_for_inference(onnx), "cpu"
+    elif ckpt is not None:
+        bundle = load_for_inference(ckpt, device)
+    else:
+        raise ValueError("give a checkpoint or an ONNX model")
     fps = source_fps(source)
     builder = VideoTrackBuilder()
     frames_seen: list[torch.Tensor] = []  # holds at most the current frame
@@ -81,7 +90,7 @@ def run_demo(
     with VideoWriter(out / "overlay.mp4", fps) as writer, open(out / "tracks.txt", "w") as mots:
         try:
             stream = track_video(
-                DetectorFrameModel(bundle.model),
+                DetectorFrameModel(bundle.model),  # an nn.Module or the ONNX detector (same outputs)
                 frames(),
                 bundle.tracker,
                 resize=bundle.resize,
@@ -121,13 +130,15 @@ def run_demo(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="querytrack-demo", description=__doc__.split("\n\n")[0])
     p.add_argument("source", help="video file or folder of frames")
-    p.add_argument("--ckpt", required=True, help="checkpoint written by python -m querytrack.run")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--ckpt", help="checkpoint written by python -m querytrack.run")
+    model.add_argument("--onnx", help="detector exported by querytrack-export (ONNX Runtime, CPU)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--max-frames", type=int, default=None)
     args = p.parse_args(argv)
     try:
-        summary = run_demo(args.source, args.ckpt, args.out, args.device, args.max_frames)
+        summary = run_demo(args.source, args.ckpt, args.out, args.device, args.max_frames, onnx=args.onnx)
     except (VideoReadError, ValueError) as e:
         print(f"querytrack-demo: {e}", file=sys.stderr)
         return 1
