@@ -25,6 +25,7 @@ ORDER: list[tuple[str, list[str]]] = [
     ("tracking.py", ["--height", "360", "--width", "640"]),
     ("evaluation.py", []),
     ("training.py", []),
+    ("onnx_frame.py", ["--threads", "2"]),
     ("gpu_step.py", []),
 ]
 GOALS = {

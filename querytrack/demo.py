@@ -54,14 +54,16 @@ def id_mask(masks: torch.Tensor, track_ids: list[int], height: int, width: int) 
 
 def run_demo(
     source: str | Path,
-    ckpt: str | Path,
+    ckpt: str | Path | None,
     out: str | Path,
     device: str = "cpu",
     max_frames: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    onnx: str | Path | None = None,
 ) -> dict[str, object]:
-    """Track ``source`` with the model in ``ckpt``; write the outputs into ``out``. See the module docstring.
+    """Track ``source`` with the model in ``ckpt`` (or the ``onnx`` export of one, run by ONNX Runtime on CPU);
+    write the outputs into ``out``. See the module docstring.
 
     Returns:
         ``{"frames", "tracks", "fps", "complete", "error"}`` (``error`` is None, or the message of the read
@@ -73,8 +75,17 @@ def run_demo(
         VideoReadError: the source cannot be opened at all, or its first frame cannot be read.
     """
     out = Path(out)
-    with output_folder(out, overwrite, inputs=[source, ckpt]) as work:
-        bundle = load_for_inference(ckpt, device)
+    if (ckpt is None) == (onnx is None):
+        raise ValueError("give a checkpoint or an ONNX model, not both")
+    model_file = onnx if onnx is not None else ckpt
+    assert model_file is not None
+    with output_folder(out, overwrite, inputs=[source, model_file]) as work:
+        if onnx is not None:  # the exported detector (querytrack-export); the tracker stays in Python
+            from querytrack.inference.onnx_model import load_onnx_for_inference
+
+            bundle, device = load_onnx_for_inference(onnx), "cpu"
+        else:
+            bundle = load_for_inference(model_file, device)
         fps = source_fps(source)
         return _track_into(source, bundle, work, fps, device, max_frames, progress)
 
@@ -108,7 +119,7 @@ def _track_into(
     with VideoWriter(work / "overlay.mp4", fps) as writer, open(work / "tracks.txt", "w") as mots:
         try:
             stream = track_video(
-                DetectorFrameModel(bundle.model),
+                DetectorFrameModel(bundle.model),  # an nn.Module or the ONNX detector (same outputs)
                 frames(),
                 bundle.tracker,
                 resize=bundle.resize,
@@ -161,14 +172,22 @@ def main(argv: list[str] | None = None) -> int:
         "when the run ends, so a failed run leaves it as it was.",
     )
     p.add_argument("source", help="video file or folder of frames (all of one size)")
-    p.add_argument("--ckpt", required=True, help="checkpoint written by python -m querytrack.run")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--ckpt", help="checkpoint written by python -m querytrack.run")
+    model.add_argument("--onnx", help="detector exported by querytrack-export (ONNX Runtime, CPU)")
     p.add_argument("--out", required=True, help="output folder (absent or empty, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out (once the run ends)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--max-frames", type=int, default=None)
     args = p.parse_args(argv)
     summary = run_demo(
-        args.source, args.ckpt, args.out, args.device, args.max_frames, overwrite=args.overwrite
+        args.source,
+        args.ckpt,
+        args.out,
+        args.device,
+        args.max_frames,
+        overwrite=args.overwrite,
+        onnx=args.onnx,
     )
     print(
         f"{summary['frames']} frames, {summary['tracks']} tracks -> {args.out} (overlay.mp4, masks/, results.json, tracks.txt)"

@@ -119,9 +119,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             # Our own compact detector checkpoint (e.g. builtin:synthetic_pretrain, the synthetic pretraining).
             load_compact_into(model, cfg.init_checkpoint)
         except NotCompactError:
-            # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh.
+            # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh,
+            # except the classes of init_checkpoint_class_map (ytvis19 / ytvis21 / ovis) that COCO shares.
+            class_map = None
+            if cfg.get("init_checkpoint_class_map"):
+                from querytrack.checkpoints.class_map import build_class_map
+
+                ds = datamodule.train_set.ytvis
+                mapping = build_class_map(cfg.init_checkpoint_class_map, ds.label_to_cat_id, ds.class_names)
+                print(mapping.summary())
+                class_map = mapping.class_map
             load_mmdet_checkpoint(
-                model, cfg.init_checkpoint, weights_only=cfg.get("init_checkpoint_weights_only", True)
+                model,
+                cfg.init_checkpoint,
+                weights_only=cfg.get("init_checkpoint_weights_only", True),
+                class_map=class_map,
             )
     module = instantiate(cfg.module, model=model)
     ytvis = datamodule.train_set.ytvis

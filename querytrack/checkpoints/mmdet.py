@@ -8,6 +8,7 @@ prefix renames:
 mmdet                                  querytrack ``QueryInstDetector``
 =====================================  ==========================================
 ``backbone.*`` (ResNet/ResNeXt)        ``backbone.body.*`` (timm ResNet, same names)
+``backbone.*`` (Swin)                  ``backbone.body.layers_*`` / ``backbone.out_norms.*`` (``checkpoints.swin``)
 ``neck.lateral_convs.{i}.conv.*``      ``neck.fpn.inner_blocks.{i}.0.*``
 ``neck.fpn_convs.{i}.conv.*``          ``neck.fpn.layer_blocks.{i}.0.*``
 ``rpn_head.*``                         ``proposals.*``
@@ -16,7 +17,8 @@ mmdet                                  querytrack ``QueryInstDetector``
 =====================================  ==========================================
 
 Track heads (``stages.{t}.track_head.*``) have no counterpart and stay freshly initialised; they are listed as
-missing in the report. Swin backbones use different key names in mmdet and are not mapped here.
+missing in the report. Swin backbones (mmdetection's naming or the original one QueryInst ships) are renamed, and
+mmdetection's patch-merging weights reordered, by :mod:`querytrack.checkpoints.swin`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from querytrack.checkpoints.report import LoadReport, load_mapped
+from querytrack.checkpoints.swin import is_skipped_swin_buffer, swin_key_to_ours
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^backbone\.(.*)$"), r"backbone.body.\1"),
@@ -47,6 +50,8 @@ _IGNORED = re.compile(r"^(data_preprocessor\.)")
 
 def mmdet_key_to_ours(key: str) -> str | None:
     """Our detector key for an mmdet QueryInst key, or ``None`` if it has no counterpart."""
+    if (swin := swin_key_to_ours(key)) is not None:
+        return swin[0]
     for pat, repl in _RULES:
         if pat.match(key):
             return pat.sub(repl, key)
@@ -64,7 +69,8 @@ def convert_mmdet_state_dict(
     Returns:
         converted: ``{our_key: tensor}``.
         sources: ``{our_key: mmdet_key}``.
-        unexpected: mmdet keys with no counterpart (ignored data-preprocessor keys excluded).
+        unexpected: mmdet keys with no counterpart (ignored data-preprocessor keys and the Swin buffers timm
+            recomputes excluded).
     """
     converted: dict[str, Tensor] = {}
     sources: dict[str, str] = {}
@@ -74,9 +80,15 @@ def convert_mmdet_state_dict(
         for p in _WRAPPER_PREFIXES:
             if k.startswith(p):
                 k = k[len(p) :]
-        if _IGNORED.match(k):
+        if _IGNORED.match(k) or is_skipped_swin_buffer(k):
             continue
-        ours = mmdet_key_to_ours(k)
+        ours: str | None
+        swin = swin_key_to_ours(k)
+        if swin is not None:  # Swin backbone: renamed, patch-merging weights possibly reordered
+            ours, transform = swin
+            value = transform(value) if transform is not None else value
+        else:
+            ours = mmdet_key_to_ours(k)
         if ours is None:
             unexpected.append(key)
             continue

@@ -1,7 +1,9 @@
 """LightningDataModules: YouTube-VIS (2019 / 2021 / OVIS, from paths) and the embedded synthetic set.
 
 * train: :class:`~querytrack.data.datasets.PairDataset` batches (:class:`~querytrack.types.PairBatch`),
-  ``batch_size`` pairs per device; Lightning adds the distributed sampler under DDP.
+  ``batch_size`` pairs per device; Lightning adds the distributed sampler under DDP. With ``image_ann`` set,
+  COCO-format image pairs (:class:`~querytrack.data.coco_images.ImagePairDataset`) are mixed in at
+  ``image_ratio`` (:class:`~querytrack.data.mixed.MixedPairDataset`).
 * val / test: :class:`~querytrack.data.datasets.VideoDataset` — one lazy
   :class:`~querytrack.data.datasets.VideoClip` per step (``batch_size=None``); frames are decoded as the
   tracker consumes them.
@@ -19,8 +21,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from querytrack.data.coco_images import ImagePairDataset
 from querytrack.data.collate import PairCollator
 from querytrack.data.datasets import PairDataset, VideoClip, VideoDataset
+from querytrack.data.mixed import MixedPairDataset
 from querytrack.data.samplers import EpochRandomSampler
 from querytrack.data.synthetic import (
     SplitStats,
@@ -29,6 +33,9 @@ from querytrack.data.synthetic import (
     ensure_synthetic,
     format_stats,
 )
+from querytrack.data.synthetic_coco import ANN_FILE as COCO_ANN_FILE
+from querytrack.data.synthetic_coco import IMAGE_DIR as COCO_IMAGE_DIR
+from querytrack.data.synthetic_coco import ensure_coco_images
 from querytrack.data.transforms import build_test_transform
 from querytrack.data.ytvis import YTVISDataset
 
@@ -54,6 +61,11 @@ class YTVISDataModule(L.LightningDataModule):
         check_files: check every frame file exists when the annotations are loaded.
         size_divisibility: batches are padded to a multiple of this (32, as QueryInst).
         seed: base seed of the pair sampling and augmentation draws.
+        image_ann / image_root: a COCO-format image set whose images join training as pseudo-video pairs
+            (two augmentations of one image; ``None``: videos only); relative to the working directory, not
+            ``root``.
+        image_ratio: share of image pairs per epoch (``1.0``: image-level training alone).
+        image_category_map: how COCO categories reach our classes: ``name`` or ``ytvis19`` / ``ytvis21`` / ``ovis``.
     """
 
     def __init__(
@@ -76,6 +88,10 @@ class YTVISDataModule(L.LightningDataModule):
         check_files: bool = False,
         size_divisibility: int = 32,
         seed: int = 0,
+        image_ann: str | None = None,
+        image_root: str | None = None,
+        image_ratio: float = 0.5,
+        image_category_map: str = "name",
     ) -> None:
         super().__init__()
 
@@ -96,7 +112,13 @@ class YTVISDataModule(L.LightningDataModule):
         self.check_files = check_files
         self.size_divisibility = size_divisibility
         self.seed = seed
-        self.train_set: PairDataset | None = None
+        self.image_ann, self.image_root = (
+            image_ann,
+            image_root,
+        )  # not under root: an image set lives elsewhere
+        self.image_ratio = image_ratio
+        self.image_category_map = image_category_map
+        self.train_set: PairDataset | MixedPairDataset | None = None
         self.val_set: VideoDataset | None = None
 
     def _load(self, ann: str | None, images: str | None, what: str) -> YTVISDataset:
@@ -108,7 +130,7 @@ class YTVISDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
-            self.train_set = PairDataset(
+            videos = PairDataset(
                 self._load(self.train_ann, self.train_images, "train"),
                 transform=self.train_transform,
                 ref_window=self.ref_window,
@@ -116,6 +138,21 @@ class YTVISDataModule(L.LightningDataModule):
                 boxes_from_masks=self.boxes_from_masks,
                 seed=self.seed,
             )
+            self.train_set = videos
+            if self.image_ann:
+                if not self.image_root:
+                    raise ValueError(f"{type(self).__name__}: image_ann is set but image_root is not")
+                images = ImagePairDataset(
+                    self.image_ann,
+                    self.image_root,
+                    videos.ytvis.class_names,
+                    videos.ytvis.label_to_cat_id,
+                    transform=self.train_transform,
+                    category_map=self.image_category_map,
+                    seed=self.seed,
+                    boxes_from_masks=self.boxes_from_masks,
+                )
+                self.train_set = MixedPairDataset(videos, images, self.image_ratio, seed=self.seed)
         if stage in (None, "fit", "validate", "test", "predict") and self.val_set is None and self.val_ann:
             # Original frames: the streaming tracker resizes each frame itself and maps results back.
             self.val_set = VideoDataset(self._load(self.val_ann, self.val_images, "val"), transform=None)
@@ -170,6 +207,9 @@ class SyntheticDataModule(YTVISDataModule):
         synthetic: keyword arguments of :class:`~querytrack.data.synthetic.SyntheticConfig`.
         val_split: ``"valid"`` (default) or ``"train"``: validate on the training videos, a check that the
             model fits what it trains on (learning tests, overfitting a recipe).
+        synthetic_images: also generate this many synthetic still images in COCO format
+            (:mod:`querytrack.data.synthetic_coco`, same generator settings) and mix them in at ``image_ratio``
+            (0: videos only).
         **kwargs: everything :class:`YTVISDataModule` takes except the paths.
     """
 
@@ -178,9 +218,11 @@ class SyntheticDataModule(YTVISDataModule):
         root: str | None = None,
         synthetic: dict[str, Any] | None = None,
         val_split: str = "valid",
+        synthetic_images: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(root=None, **kwargs)
+        self.synthetic_images = synthetic_images
         self.root = Path(root) if root else default_cache_dir()
         fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
         unknown = set(synthetic or {}) - fields
@@ -202,8 +244,12 @@ class SyntheticDataModule(YTVISDataModule):
             stats = {k: SplitStats(**v) for k, v in json.load(f)["stats"].items()}
         verb = "using" if existed else "generated"
         print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
+        if self.synthetic_images:
+            images = ensure_coco_images(self.root, self.synthetic_images, self.synthetic_config)
+            self.image_ann, self.image_root = str(images / COCO_ANN_FILE), str(images / COCO_IMAGE_DIR)
+            print(f"synthetic COCO-format images: {images} ({self.synthetic_images} images)", flush=True)
 
     def setup(self, stage: str | None = None) -> None:
-        if not os.path.isfile(self.data_dir / "meta.json"):
+        if not os.path.isfile(self.data_dir / "meta.json") or (self.synthetic_images and not self.image_ann):
             self.prepare_data()
         super().setup(stage)

@@ -13,6 +13,8 @@ import timm
 import torch
 from torch import Tensor, nn
 
+from querytrack.modeling.swin_padding import use_pad_first_attention
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
@@ -62,6 +64,10 @@ class TimmBackbone(nn.Module):
     State-dict keys of the ResNet variants are those of torchvision / mmdet ResNet (``conv1``, ``bn1``,
     ``layer1..4``), so mmdet checkpoints map by a prefix rename.
 
+    Swin variants follow the detection Swin of QueryInst / mmdetection: a LayerNorm on every returned level
+    (``out_norms.{l}``, mmdet's ``norm{l}``) and window attention that pads before it shifts
+    (``querytrack.modeling.swin_padding``); ``querytrack.checkpoints.swin`` maps their checkpoints.
+
     Args:
         name: a key of ``BACKBONES`` (``r18``, ``r50``, ``r101``, ``x101``, ``swin_t``, ``swin_b``, ``swin_l``, ...)
             or any timm model name (then ``out_indices`` must be given).
@@ -106,6 +112,12 @@ class TimmBackbone(nn.Module):
         self.channels: list[int] = list(body.feature_info.channels())
         self.strides: list[int] = list(body.feature_info.reduction())
         self._nhwc = str(getattr(self.body, "output_fmt", "NCHW")).upper().endswith("NHWC")
+        # Swin (NHWC features): one LayerNorm per returned level, as mmdet's SwinTransformer ``norm{i}``.
+        self.out_norms: nn.ModuleList | None = (
+            nn.ModuleList(nn.LayerNorm(c) for c in self.channels) if self._nhwc else None
+        )
+        if self._nhwc:
+            use_pad_first_attention(self.body)
         self.is_resnet = hasattr(self.body, "layer1") and hasattr(self.body, "conv1")
         self.frozen_stages = frozen_stages if self.is_resnet else -1
         self.norm_eval = norm_eval
@@ -146,8 +158,10 @@ class TimmBackbone(nn.Module):
             ``s_l = strides[l]``.
         """
         feats = self.body(x)
-        if self._nhwc:
-            feats = [f.permute(0, 3, 1, 2).contiguous() for f in feats]
+        if self.out_norms is not None:
+            feats = [
+                n(f).permute(0, 3, 1, 2).contiguous() for n, f in zip(self.out_norms, feats, strict=True)
+            ]
         return list(feats)
 
 

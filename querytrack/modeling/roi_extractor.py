@@ -83,6 +83,8 @@ class MultiLevelRoIAlign(nn.Module):
         # boxes stay fp32 (bf16 would quantise a 600 px coordinate to 4 px); features are pooled in fp32
         rois = rois.float()
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
+        if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+            return self._all_levels(feats, rois, levels).to(out.dtype)
         for lvl, (feat, stride) in enumerate(zip(feats, self.strides, strict=True)):
             idx = torch.nonzero(levels == lvl, as_tuple=True)[0]
             if idx.numel() == 0:
@@ -99,4 +101,25 @@ class MultiLevelRoIAlign(nn.Module):
                 aligned=self.aligned,
             )
             out = out.index_put((idx,), pooled.to(out.dtype))
+        return out
+
+    def _all_levels(self, feats: list[Tensor], rois: Tensor, levels: Tensor) -> Tensor:
+        """Export path (ONNX): pool every roi from every level and keep its own level's patch.
+
+        The same values as the per-level gather of :meth:`forward` (RoIAlign treats each roi independently) with
+        shapes that do not depend on the data, at ``L`` times the RoIAlign work.
+        """
+        out: Tensor | None = None
+        for lvl, (feat, stride) in enumerate(zip(feats, self.strides, strict=True)):
+            pooled = roi_align(
+                feat.float(),
+                rois,
+                output_size=self.output_size,
+                spatial_scale=1.0 / stride,
+                sampling_ratio=self.sampling_ratio,
+                aligned=self.aligned,
+            )
+            keep = (levels == lvl)[:, None, None, None]
+            out = torch.where(keep, pooled, 0.0 if out is None else out)
+        assert out is not None
         return out

@@ -1,0 +1,65 @@
+"""The SLURM launcher config (hydra-submitit-launcher) composes with the multirun configs and follows the trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra")
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _compose(*overrides: str):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose(
+                config_name="train",
+                overrides=list(overrides),
+                return_hydra_config=True,
+            )
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def test_multinode_sweep_composes_with_the_slurm_launcher() -> None:
+    cfg = _compose(
+        "hydra/launcher=slurm",
+        "trainer=ddp_multinode",
+        "trainer.num_nodes=4",
+        "trainer.devices=8",
+        "hydra.launcher.partition=gpu",
+        "hparams_search=synthetic_lr",
+    )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (4, 8, 8)
+    assert launcher.partition == "gpu" and launcher.timeout_min == 4320
+    assert cfg.hydra.sweeper.params["module.lr"] == "1e-4,2e-4,5e-4"
+    assert OmegaConf.select(cfg, "hydra.launcher.submitit_folder").endswith(".submitit/%j")
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.num_nodes == 4
+
+
+def test_slurm_launcher_defaults_to_one_task_on_cpu_trainer() -> None:
+    cfg = _compose("hydra/launcher=slurm")
+    assert (cfg.hydra.launcher.nodes, cfg.hydra.launcher.tasks_per_node) == (1, 1)
+
+
+def test_launcher_instantiates(tmp_path: Path) -> None:
+    """Hydra can build the launcher from the composed config (no job is submitted)."""
+    from hydra.core.plugins import Plugins
+
+    cfg = _compose("hydra/launcher=slurm", "trainer=ddp", f"hydra.sweep.dir={tmp_path}")
+    launcher = Plugins.instance().instantiate_launcher(
+        hydra_context=None,
+        task_function=lambda c: None,
+        config=cfg,  # type: ignore[arg-type]
+    )
+    assert type(launcher).__name__ == "SlurmLauncher"
+    assert launcher.params["tasks_per_node"] == 8
