@@ -52,7 +52,7 @@ synthetic: $(STAMP) ## Generate the synthetic set into OUT=dir (default: the cac
 	$(PY) -m querytrack.data.synthetic $(if $(OUT),--out $(OUT))
 
 check-data: $(STAMP) ## Validate a YouTube-VIS json: make check-data ANN=train.json IMAGES=train/JPEGImages
-	$(PY) -m querytrack.data.ytvis $(ANN) $(if $(IMAGES),--images $(IMAGES)) --check-files
+	$(PY) -m querytrack.check_data $(ANN) $(if $(IMAGES),--images $(IMAGES)) --check-files
 
 clean: ## Remove caches and build outputs (keeps .venv)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info outputs multirun

@@ -26,7 +26,8 @@ from PIL import Image
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 from querytrack.data.datasets import PairDataset
-from querytrack.data.synthetic import SyntheticConfig, generate
+from querytrack.data.synthetic import generate
+from querytrack.data.synthetic_scene import SyntheticConfig
 from querytrack.data.transforms import build_train_transform
 from querytrack.data.ytvis import YTVISDataset
 

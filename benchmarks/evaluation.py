@@ -22,10 +22,10 @@ from pathlib import Path
 
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
-from querytrack.evaluation.fake import make_gt, make_results
 from querytrack.evaluation.hota import evaluate_hota
 from querytrack.evaluation.official import official_dir, official_stats
 from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
+from querytrack.testing.fake_results import make_gt, make_results
 
 
 def main() -> None:

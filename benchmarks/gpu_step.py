@@ -19,7 +19,8 @@ import torch
 
 from querytrack.data.collate import collate_pairs
 from querytrack.data.datasets import PairDataset, VideoDataset
-from querytrack.data.synthetic import SyntheticConfig, generate
+from querytrack.data.synthetic import generate
+from querytrack.data.synthetic_scene import SyntheticConfig
 from querytrack.data.transforms import build_test_transform, build_train_transform
 from querytrack.data.ytvis import YTVISDataset
 from querytrack.evaluation import evaluate_ytvis

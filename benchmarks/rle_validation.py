@@ -4,8 +4,8 @@ Usage::
 
     python benchmarks/rle_validation.py [--videos 450] [--workload light|dense] [--hota] [--files DIR]
 
-``querytrack-eval`` parses every compressed RLE string of the ground truth and of the results with the NumPy
-parser (``querytrack.data.rle.compressed_rle_valid``) before pycocotools sees any of them (pycocotools loops,
+``querytrack-score`` parses every compressed RLE string of the ground truth and of the results with the NumPy
+parser (``querytrack.core.rle_check.compressed_rle_valid``) before pycocotools sees any of them (pycocotools loops,
 aborts or reads uninitialised memory on malformed strings). This prints the time of that parse alone, of the
 whole validation (ground truth + results, structure and strings), and of the whole evaluation
 (``evaluate_ytvis`` from the two paths, reading included), best of ``--repeat``.
@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from querytrack.data.rle import compressed_rle_valid
-from querytrack.data.ytvis import validate
+from querytrack.core.rle_check import compressed_rle_valid
+from querytrack.core.ytvis_format import validate
 from querytrack.evaluation import evaluate_ytvis, validate_results
-from querytrack.evaluation.fake import make_gt, make_results
+from querytrack.testing.fake_results import make_gt, make_results
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> float:

@@ -23,9 +23,9 @@ import time
 import torch
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
-from querytrack.evaluation.rle import encode_masks
+from querytrack.core.rle import encode_masks
 from querytrack.inference import Tracker, VideoTrackBuilder, paste_masks, postprocess_frame, track_video
-from querytrack.inference.fake_model import FakeDetector
+from querytrack.testing.fake_model import FakeDetector
 
 
 def _frames(n: int, h: int, w: int):

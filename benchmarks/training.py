@@ -45,7 +45,8 @@ def child(config: str, height: int, width: int, steps: int, breakdown: bool) -> 
 
     from querytrack.data.collate import collate_pairs
     from querytrack.data.datasets import PairDataset
-    from querytrack.data.synthetic import SyntheticConfig, generate
+    from querytrack.data.synthetic import generate
+    from querytrack.data.synthetic_scene import SyntheticConfig
     from querytrack.data.ytvis import YTVISDataset
     from querytrack.modeling import build_querytrack
 

@@ -34,8 +34,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from querytrack.cli import cli_main, output_folder
-from querytrack.evaluation.io import write_json_atomic
+from querytrack.core.cli import cli_main
+from querytrack.core.files import output_folder, write_json_atomic
 from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.load import InferenceBundle, load_for_inference
 from querytrack.inference.results import VideoTrackBuilder, write_results
@@ -70,7 +70,7 @@ def run_demo(
         error that stopped the run early).
 
     Raises:
-        UserError: ``out`` breaks the output-folder rule (``querytrack.cli.output_folder``).
+        UserError: ``out`` breaks the output-folder rule (``querytrack.core.files.output_folder``).
         CheckpointError: the checkpoint cannot be loaded.
         VideoReadError: the source cannot be opened at all, or its first frame cannot be read.
     """

@@ -16,7 +16,7 @@ input / output          shape                       meaning
 ======================  ==========================  =====================================================
 
 These are the fields of :class:`~querytrack.modeling.outputs.DetectorOutput`, so the Python tracker runs on them
-unchanged (:class:`~querytrack.inference.onnx_model.OnnxFrameModel`, ``querytrack-demo --onnx``). What the tracker
+unchanged (:class:`~querytrack.inference.onnx_model.OnnxDetector`, ``querytrack-demo --onnx``). What the tracker
 needs besides (class names and ids, tracker arguments, test-time resize, top-k) is stored in the model's metadata
 (``querytrack`` key, JSON). The multi-level RoIAlign exports as RoIAlign on every level with a per-roi select (no
 data-dependent shapes; the same values). Needs the ``onnx`` extra (onnx, onnxscript; onnxruntime to run it).
@@ -36,9 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-OUTPUT_NAMES = ("cls_logits", "boxes", "mask_indices", "mask_logits", "track_embeddings")
-INPUT_NAMES = ("images", "image_sizes")
-METADATA_KEY = "querytrack"
+from querytrack.inference.onnx_model import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
 
 
 class _FrameGraph(nn.Module):

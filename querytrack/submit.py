@@ -13,14 +13,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-from querytrack.cli import UserError, atomic_path, check_outputs, cli_main, read_json
-from querytrack.data.ytvis import YTVISFormatError, validate
-from querytrack.evaluation.validate import (
-    MAX_TRACKS_PER_VIDEO,
-    InvalidResultsError,
-    Problem,
-    validate_results,
-)
+from querytrack.core.cli import cli_main
+from querytrack.core.errors import UserError
+from querytrack.core.files import atomic_path, check_outputs, read_json
+from querytrack.core.ytvis_format import MAX_TRACKS_PER_VIDEO, YTVISFormatError, validate
+from querytrack.evaluation.validate import InvalidResultsError, Problem, validate_results
 
 
 def check_submission(

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from querytrack.cli import UserError
+from querytrack.core.errors import UserError
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".webm", ".mov", ".m4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

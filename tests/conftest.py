@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from querytrack.data.synthetic import SyntheticConfig, generate
+from querytrack.data.synthetic import generate
+from querytrack.data.synthetic_scene import SyntheticConfig
 
 TINY = SyntheticConfig(
     num_train_videos=4,

@@ -1,4 +1,4 @@
-"""The shared bad-input mechanism (querytrack.cli): one-line errors, atomic outputs, the output-folder rule."""
+"""The shared bad-input mechanism (querytrack.core.cli): one-line errors, atomic outputs, the output-folder rule."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from querytrack.cli import UserError, atomic_path, check_outputs, cli_main, output_folder, write_text_atomic
+from querytrack.core.cli import cli_main
+from querytrack.core.errors import UserError
+from querytrack.core.files import atomic_path, check_outputs, output_folder, write_text_atomic
 from tests.bad_input.helpers import small_gt, small_results, write
 
 
@@ -112,7 +114,7 @@ def test_eval_on_garbage_rle_does_not_hang(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for argv in ([str(g), str(r)], [str(write(tmp_path / "ok.json", small_gt())), str(r)]):
         proc = subprocess.run(
-            [sys.executable, "-m", "querytrack.evaluate", *argv],
+            [sys.executable, "-m", "querytrack.score", *argv],
             capture_output=True,
             text=True,
             timeout=120,

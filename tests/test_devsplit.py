@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from querytrack.data.devsplit import choose_val_videos, main, video_ids_checksum
-from querytrack.evaluation.fake import make_gt
+from querytrack.testing.fake_results import make_gt
 
 
 def test_choose_is_seeded_and_order_free() -> None:

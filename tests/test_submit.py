@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from querytrack.core.rle import encode_masks, to_uncompressed
 from querytrack.evaluation import InvalidResultsError, evaluate_ytvis, validate_results
-from querytrack.evaluation.rle import encode_masks, to_uncompressed
 from querytrack.submit import main
 
 H, W = 6, 8

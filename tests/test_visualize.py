@@ -8,7 +8,7 @@ import av
 import numpy as np
 import torch
 
-from querytrack.data.rle import encode_compressed
+from querytrack.core.rle import encode_compressed
 from querytrack.video_io import write_video
 from querytrack.visualize import (
     count_id_switches,

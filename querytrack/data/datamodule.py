@@ -26,16 +26,11 @@ from querytrack.data.collate import PairCollator
 from querytrack.data.datasets import PairDataset, VideoClip, VideoDataset
 from querytrack.data.mixed import MixedPairDataset
 from querytrack.data.samplers import EpochRandomSampler
-from querytrack.data.synthetic import (
-    SplitStats,
-    SyntheticConfig,
-    default_cache_dir,
-    ensure_synthetic,
-    format_stats,
-)
+from querytrack.data.synthetic import SplitStats, default_cache_dir, ensure_synthetic, format_stats
 from querytrack.data.synthetic_coco import ANN_FILE as COCO_ANN_FILE
 from querytrack.data.synthetic_coco import IMAGE_DIR as COCO_IMAGE_DIR
 from querytrack.data.synthetic_coco import ensure_coco_images
+from querytrack.data.synthetic_scene import SyntheticConfig
 from querytrack.data.transforms import build_test_transform
 from querytrack.data.ytvis import YTVISDataset
 

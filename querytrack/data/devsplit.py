@@ -23,8 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from querytrack.cli import UserError, atomic_path, check_outputs, cli_main, read_json
-from querytrack.data.ytvis import YTVISFormatError, validate
+from querytrack.core.cli import cli_main
+from querytrack.core.errors import UserError
+from querytrack.core.files import atomic_path, check_outputs, read_json
+from querytrack.core.ytvis_format import YTVISFormatError, validate
 
 
 def video_ids_checksum(video_ids: list[int]) -> str:

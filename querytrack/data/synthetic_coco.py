@@ -16,16 +16,16 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from querytrack.data.rle import encode_compressed
-from querytrack.data.synthetic import CATEGORIES, SyntheticConfig, default_cache_dir, render_video
+from querytrack.core.files import cached_folder
+from querytrack.core.rle import encode_compressed
+from querytrack.data.synthetic import default_cache_dir
+from querytrack.data.synthetic_scene import CATEGORIES, SyntheticConfig, render_video
 
 ANN_FILE = "images.json"
 IMAGE_DIR = "images"
@@ -89,23 +89,11 @@ def ensure_coco_images(root: str | os.PathLike[str] | None, num_images: int, cfg
     """The folder of the synthetic COCO set for ``(num_images, cfg)`` under ``root``, generated on first use
     (into a temporary folder renamed into place, so an interrupted run never leaves half a set)."""
     base = Path(root) if root is not None else default_cache_dir()
-    target = base / f"synthetic-coco-{cfg.digest()}-{num_images}"
-    if (target / ANN_FILE).is_file():
-        return target
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-coco-", dir=base))
-    try:
-        generate_coco_images(tmp, num_images, cfg)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / ANN_FILE).is_file():
-                shutil.rmtree(target, ignore_errors=True)
-                os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return cached_folder(
+        base / f"synthetic-coco-{cfg.digest()}-{num_images}",
+        ANN_FILE,
+        lambda tmp: generate_coco_images(tmp, num_images, cfg),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

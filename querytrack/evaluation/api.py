@@ -6,7 +6,7 @@ import os
 import warnings
 from typing import Any
 
-from querytrack.data.ytvis import YTVISFormatError, validate
+from querytrack.core.ytvis_format import YTVISFormatError, validate
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
 from querytrack.evaluation.validate import InvalidResultsError, Problem, validate_results
 from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
@@ -93,7 +93,7 @@ def evaluate_ytvis(
         -1 where the official evaluator gives -1 (no GT in that area range).
 
     Raises:
-        UserError: a file cannot be read (``querytrack.cli``); ``YTVISFormatError``: invalid ground truth;
+        UserError: a file cannot be read (``querytrack.core.cli``); ``YTVISFormatError``: invalid ground truth;
             ``InvalidResultsError``: invalid results (strict mode).
     """
     gt_d = load_gt(gt)

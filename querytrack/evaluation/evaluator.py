@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from querytrack.core.files import write_json_atomic
 from querytrack.evaluation.api import evaluate_ytvis
-from querytrack.evaluation.io import PathOrObj, load_gt, write_json_atomic
+from querytrack.evaluation.io import PathOrObj, load_gt
 
 
 class YTVISEvaluator:

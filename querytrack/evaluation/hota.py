@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from querytrack.core.rle import rle_area, to_compressed, to_uncompressed
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results, video_num_frames
-from querytrack.evaluation.rle import rle_area, to_compressed, to_uncompressed
 
 _SPLIT = "querytrack"
 _TRACKER = "querytrack"

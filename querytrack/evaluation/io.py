@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from querytrack.cli import UserError, atomic_path, read_json
+from querytrack.core.errors import UserError
+from querytrack.core.files import read_json
 
 PathOrObj = str | os.PathLike[str] | dict[str, Any] | list[dict[str, Any]]
 
@@ -19,7 +19,7 @@ def load_json(obj: PathOrObj, what: str = "file") -> Any:
     """Return ``obj`` loaded from JSON when it is a path, else ``obj`` itself (never copied or mutated).
 
     Raises:
-        UserError: the path cannot be read as JSON (see ``querytrack.cli.read_json``).
+        UserError: the path cannot be read as JSON (see ``querytrack.core.files.read_json``).
     """
     if isinstance(obj, str | os.PathLike):
         return read_json(obj, what)
@@ -63,13 +63,3 @@ def video_num_frames(video: dict[str, Any]) -> int:
     if "file_names" in video:
         return len(video["file_names"])
     return int(video["length"])
-
-
-def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace`` (atomic).
-
-    Raises:
-        UserError: the output cannot be written (the previous file, if any, is left as it was).
-    """
-    with atomic_path(path) as tmp, tmp.open("w") as f:
-        json.dump(obj, f)

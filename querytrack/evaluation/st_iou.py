@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from querytrack.evaluation.rle import RLE, rle_areas
+from querytrack.core.rle import RLE, rle_areas
 
 RleSeq = Sequence[RLE | None]
 

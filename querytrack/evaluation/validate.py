@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any, TypeGuard
 
-from querytrack.cli import UserError
+from querytrack.core.errors import UserError
+from querytrack.core.rle_check import compressed_rle_valid
+from querytrack.core.ytvis_format import MAX_TRACKS_PER_VIDEO
 from querytrack.evaluation.io import video_num_frames
-from querytrack.evaluation.rle import compressed_rle_valid
 
 REQUIRED_KEYS = ("video_id", "category_id", "score", "segmentations")
-MAX_TRACKS_PER_VIDEO = (
-    100  # the official evaluator keeps 100 per (video, category); the challenge caps at 100
-)
 
 
 @dataclass(frozen=True)
@@ -175,7 +173,7 @@ def validate_results(
 
     Args:
         results: the loaded results (should be a list).
-        split: the split json (``videos``, ``categories``), already valid (``querytrack.data.ytvis.validate``);
+        split: the split json (``videos``, ``categories``), already valid (``querytrack.core.ytvis_format.validate``);
             annotations are not needed.
         max_tracks_per_video: cap per video (``None`` disables the check).
         require_compressed: refuse uncompressed RLE (list counts).

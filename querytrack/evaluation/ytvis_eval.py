@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from querytrack.core.rle import RLE, rle_areas, to_compressed
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
-from querytrack.evaluation.rle import RLE, rle_areas, to_compressed
 from querytrack.evaluation.st_iou import spatio_temporal_iou
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)

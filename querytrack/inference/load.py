@@ -13,7 +13,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from querytrack.checkpoints.lightning import load_lightning_checkpoint
-from querytrack.cli import UserError
+from querytrack.core.errors import UserError
 from querytrack.inference.tracker import Tracker
 
 

@@ -12,9 +12,13 @@ import torch
 from torch import Tensor
 from torchvision.transforms import v2
 
-from querytrack.export_onnx import METADATA_KEY, OUTPUT_NAMES
 from querytrack.inference.load import CheckpointError, InferenceBundle
 from querytrack.inference.tracker import Tracker
+
+#: The exported graph's interface (``querytrack-export`` writes it, this module reads it).
+INPUT_NAMES = ("images", "image_sizes")
+OUTPUT_NAMES = ("cls_logits", "boxes", "mask_indices", "mask_logits", "track_embeddings")
+METADATA_KEY = "querytrack"  # the model metadata entry holding class names, tracker and test size
 
 
 class OnnxDetector:

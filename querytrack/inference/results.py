@@ -13,8 +13,8 @@ from typing import Any
 
 from torch import Tensor
 
-from querytrack.evaluation.io import write_json_atomic
-from querytrack.evaluation.validate import MAX_TRACKS_PER_VIDEO
+from querytrack.core.files import write_json_atomic
+from querytrack.core.ytvis_format import MAX_TRACKS_PER_VIDEO
 from querytrack.inference.stream import FrameModel, FrameResult, track_video
 from querytrack.inference.track_stats import ClassRule, ScoreMode, TrackStats
 from querytrack.inference.tracker import Tracker

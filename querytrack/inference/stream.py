@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from querytrack.evaluation.rle import encode_masks
+from querytrack.core.rle import encode_masks
 from querytrack.inference.postprocess import RawFrameOutput, paste_masks, postprocess_frame
 from querytrack.inference.tracker import Tracker
 

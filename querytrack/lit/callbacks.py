@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from querytrack.data import rle as rle_utils
+from querytrack.core import rle as rle_utils
 from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.stream import track_video
 from querytrack.video_io import write_video

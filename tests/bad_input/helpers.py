@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from querytrack.evaluation.fake import make_gt, make_results
+from querytrack.testing.fake_results import make_gt, make_results
 
 GARBAGE_COUNTS = ["\x7f\x7f!!", "zzzzzzzzzz", "0", "o", "1" * 40, "é3", "PP", "`", "0o0o0o"]
 

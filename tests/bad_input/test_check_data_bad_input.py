@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from querytrack.data.ytvis import YTVISDataset, YTVISFormatError, main, validate
-from querytrack.evaluation.rle import encode_masks, to_uncompressed
+from querytrack.check_data import main
+from querytrack.core.rle import encode_masks, to_uncompressed
+from querytrack.core.ytvis_format import YTVISFormatError, validate
+from querytrack.data.ytvis import YTVISDataset
 from tests.bad_input.helpers import GARBAGE_COUNTS, assert_refused, small_gt, write
 
 TOOL = "querytrack-check-data"

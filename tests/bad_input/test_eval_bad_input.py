@@ -1,4 +1,4 @@
-"""querytrack-eval on mutated ground-truth and results files: one line naming the file, exit 1, inputs intact."""
+"""querytrack-score on mutated ground-truth and results files: one line naming the file, exit 1, inputs intact."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from querytrack.evaluate import main
-from querytrack.evaluation.rle import to_uncompressed
+from querytrack.core.rle import to_uncompressed
+from querytrack.score import main
 from tests.bad_input.helpers import GARBAGE_COUNTS, assert_refused, small_gt, small_results, write
 
-TOOL = "querytrack-eval"
+TOOL = "querytrack-score"
 GT = small_gt()
 RES = small_results(GT)
 

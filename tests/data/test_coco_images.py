@@ -13,8 +13,8 @@ from querytrack.data.coco_images import CocoFormatError, ImagePairDataset, coco_
 from querytrack.data.collate import collate_pairs
 from querytrack.data.datasets import PairDataset
 from querytrack.data.mixed import MixedPairDataset
-from querytrack.data.synthetic import CATEGORIES, SyntheticConfig
 from querytrack.data.synthetic_coco import generate_coco_images
+from querytrack.data.synthetic_scene import CATEGORIES, SyntheticConfig
 from querytrack.data.transforms import build_train_transform
 from querytrack.data.ytvis import YTVISDataset
 from querytrack.types import PairBatch

@@ -69,7 +69,7 @@ def test_frames_without_instances(tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from querytrack.data.rle import encode_uncompressed
+    from querytrack.core.rle import encode_uncompressed
 
     mask = np.zeros((40, 50), dtype=bool)
     mask[5:20, 10:30] = True

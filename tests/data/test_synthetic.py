@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from querytrack.data.synthetic import SyntheticConfig, ensure_synthetic, generate, main
+from querytrack.data.synthetic import ensure_synthetic, generate, main
+from querytrack.data.synthetic_scene import SyntheticConfig
 from querytrack.data.ytvis import YTVISDataset
 
 SMALL = SyntheticConfig(

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from querytrack.data import rle
+from querytrack.check_data import main
+from querytrack.core import rle
+from querytrack.core.ytvis_format import YTVISFormatError, validate
 from querytrack.data.datasets import read_frame
-from querytrack.data.ytvis import FrameReadError, YTVISDataset, YTVISFormatError, main, validate
+from querytrack.data.ytvis import FrameReadError, YTVISDataset
 
 H, W = 6, 8
 

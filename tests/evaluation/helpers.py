@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from querytrack.evaluation.rle import encode_masks
+from querytrack.core.rle import encode_masks
 
 
 def box(h: int, w: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from querytrack.core.rle import to_compressed
 from querytrack.data.devsplit import main as devsplit_main
-from querytrack.evaluate import main as eval_main
-from querytrack.evaluation.rle import to_compressed
+from querytrack.score import main as eval_main
 from querytrack.submit import main as submit_main
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from querytrack.evaluation.rle import compressed_rle_valid, encode_masks, to_compressed, to_uncompressed
+from querytrack.core.rle import encode_masks, to_compressed, to_uncompressed
+from querytrack.core.rle_check import compressed_rle_valid
 
 
 def _random_rles(n: int, seed: int = 0) -> list[dict]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from querytrack.evaluation.fake import make_gt, make_results
+from querytrack.core.rle import to_uncompressed
 from querytrack.evaluation.official import ENV_VAR, official_dir, official_stats
-from querytrack.evaluation.rle import to_uncompressed
 from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
+from querytrack.testing.fake_results import make_gt, make_results
 from tests.evaluation.oracle import oracle_eval
 
 

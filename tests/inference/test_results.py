@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from querytrack.core.rle import encode_masks
 from querytrack.evaluation import evaluate_ytvis, validate_results
-from querytrack.evaluation.rle import encode_masks
 from querytrack.inference.results import VideoTrackBuilder, select_top_tracks, write_results
 from querytrack.inference.stream import FrameResult
 

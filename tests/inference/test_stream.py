@@ -9,8 +9,8 @@ import weakref
 import torch
 
 from querytrack.inference import FrameModel, Tracker, VideoTrackBuilder, track_video
-from querytrack.inference.fake_model import FakeDetector
 from querytrack.inference.postprocess import RawFrameOutput
+from querytrack.testing.fake_model import FakeDetector
 
 
 def _frames(n: int, h: int = 90, w: int = 160):

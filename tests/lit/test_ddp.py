@@ -102,9 +102,9 @@ def test_ddp_train_validate_resume_and_evaluate_on_two_cpu_processes(tmp_path: P
 
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     evaluate = [*common, f"ckpt={ckpt}", "+callbacks.probe._target_=" + PROBE]
-    single = run_cli("querytrack.eval", *evaluate, f"+callbacks.probe.out_dir={tmp_path / 'p1'}",
+    single = run_cli("querytrack.evaluate_checkpoint", *evaluate, f"+callbacks.probe.out_dir={tmp_path / 'p1'}",
                      f"hydra.run.dir={tmp_path / 'eval1'}")  # fmt: skip
-    out = run_cli("querytrack.eval", *evaluate, *ddp, f"+callbacks.probe.out_dir={tmp_path / 'p2'}",
+    out = run_cli("querytrack.evaluate_checkpoint", *evaluate, *ddp, f"+callbacks.probe.out_dir={tmp_path / 'p2'}",
                   f"hydra.run.dir={tmp_path / 'eval2'}")  # fmt: skip
     assert single.count(TABLE) == 1 and out.count(TABLE) == 1
     rank0, rank1 = probes(tmp_path / "p2")

@@ -1,4 +1,4 @@
-"""``python -m querytrack.eval``: a trained checkpoint evaluated with the tracker of the eval config."""
+"""``python -m querytrack.evaluate_checkpoint``: a trained checkpoint evaluated with the tracker of the eval config."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from querytrack.eval import CheckpointDataMismatchError, evaluate_checkpoint
+from querytrack.evaluate_checkpoint import CheckpointDataMismatchError, evaluate_checkpoint
 from querytrack.run import train
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

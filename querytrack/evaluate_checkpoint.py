@@ -1,13 +1,13 @@
-"""``python -m querytrack.eval ckpt=PATH``: track a validation split with a trained checkpoint and evaluate it.
+"""``python -m querytrack.evaluate_checkpoint ckpt=PATH``: track a validation split with a trained checkpoint and evaluate it.
 
 The model, its classes and its test size come from the checkpoint (``querytrack.inference.load``); data, tracker
 and trainer come from ``conf/eval.yaml``, so association settings can be swept without retraining::
 
-    python -m querytrack.eval ckpt=outputs/train/RUN/checkpoints/last.ckpt
-    python -m querytrack.eval -m ckpt=CKPT tracker=appearance_only,appearance_iou,appearance_iou_score,default
-    python -m querytrack.eval ckpt=CKPT data=ytvis21 trainer=gpu eval_hota=true
+    python -m querytrack.evaluate_checkpoint ckpt=outputs/train/RUN/checkpoints/last.ckpt
+    python -m querytrack.evaluate_checkpoint -m ckpt=CKPT tracker=appearance_only,appearance_iou,appearance_iou_score,default
+    python -m querytrack.evaluate_checkpoint ckpt=CKPT data=ytvis21 trainer=gpu eval_hota=true
 
-(``querytrack-eval GT.json RESULTS.json`` scores a results file that already exists.)
+(``querytrack-score GT.json RESULTS.json`` scores a results file that already exists.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torchvision.transforms import v2
 
 from querytrack.inference.load import load_for_inference
 from querytrack.lit.module import QueryTrackModule
-from querytrack.run import format_metrics, optimized_value
+from querytrack.report import format_metrics, optimized_value
 
 
 class CheckpointDataMismatchError(ValueError):

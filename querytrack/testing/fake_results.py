@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from querytrack.evaluation.rle import encode_masks
+from querytrack.core.rle import encode_masks
 
 
 def _box_mask(h: int, w: int, box: np.ndarray) -> np.ndarray:

@@ -1,11 +1,4 @@
-"""What every ``querytrack-*`` tool does with bad input: one mechanism, one format.
-
-A tool raises :class:`UserError` (or a subclass: ``YTVISFormatError``, ``InvalidResultsError``,
-``VideoReadError``, ``FrameReadError``, ``CheckpointError``) for anything wrong with what the user gave it: a
-missing or unreadable file, malformed JSON, a field of the wrong type, an output path that would overwrite an
-input. :func:`cli_main` turns it into ``tool: path: what is wrong`` on stderr and exit code 1, without a
-traceback. Anything else is a bug: it is reported on one line too (``tool: internal error: ...``, exit 3), and
-``QUERYTRACK_TRACEBACK=1`` shows the traceback.
+"""Reading user files and writing outputs safely, for every tool and library function.
 
 Outputs never overwrite inputs (:func:`check_outputs`, on resolved paths, so links count) and files are written
 atomically (:func:`atomic_path`: a temporary file in the same folder, ``os.replace`` on success). Output
@@ -17,68 +10,15 @@ run ends, and removed if the run fails, so a folder at the output path always ho
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
-import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-EXIT_USER_ERROR = 1
-EXIT_INTERNAL_ERROR = 3
-EXIT_INTERRUPTED = 130
-TRACEBACK_ENV = "QUERYTRACK_TRACEBACK"
-
-
-class UserError(Exception):
-    """Bad input (or output path) given to a tool; ``str(e)`` is ``path: message`` (``message`` without path).
-
-    Args:
-        path: the file or folder at fault (``None`` when there is none).
-        message: what is wrong, naming the video / frame / entry where it applies.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None, message: str) -> None:
-        self.path = None if path is None else str(path)
-        self.message = message
-        super().__init__(message if self.path is None else f"{self.path}: {message}")
-
-
-def cli_main(tool: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorate a tool's ``main(argv) -> int`` so that no input can end it with a traceback.
-
-    ``UserError`` → ``tool: <message>`` on stderr, exit 1; ``KeyboardInterrupt`` → exit 130; any other exception
-    → ``tool: internal error: Type: message`` on one line, exit 3 (the traceback with ``QUERYTRACK_TRACEBACK=1``).
-    Argument errors stay argparse's (usage + exit 2).
-    """
-
-    def wrap(main: Callable[..., int]) -> Callable[..., int]:
-        @functools.wraps(main)
-        def wrapped(*args: Any, **kwargs: Any) -> int:
-            try:
-                return main(*args, **kwargs)
-            except UserError as e:
-                print(f"{tool}: {e}", file=sys.stderr)
-                return EXIT_USER_ERROR
-            except KeyboardInterrupt:
-                print(f"{tool}: interrupted", file=sys.stderr)
-                return EXIT_INTERRUPTED
-            except Exception as e:
-                if os.environ.get(TRACEBACK_ENV):
-                    raise
-                detail = " ".join(str(e).split())[:300]
-                print(
-                    f"{tool}: internal error: {type(e).__name__}: {detail} "
-                    f"(a bug; {TRACEBACK_ENV}=1 shows the traceback)",
-                    file=sys.stderr,
-                )
-                return EXIT_INTERNAL_ERROR
-
-        return wrapped
-
-    return wrap
+from querytrack.core.errors import UserError
 
 
 def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
@@ -228,3 +168,39 @@ def output_folder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(out, f"cannot move the finished run into place ({e.strerror or e})") from None
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace`` (atomic).
+
+    Raises:
+        UserError: the output cannot be written (the previous file, if any, is left as it was).
+    """
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        json.dump(obj, f)
+
+
+def cached_folder(target: str | os.PathLike[str], marker: str, build: Callable[[Path], object]) -> Path:
+    """``target``, built on first use by ``build(folder)`` unless ``target/marker`` exists.
+
+    ``build`` writes into a temporary sibling folder that is renamed to ``target`` when it returns (``marker``
+    must be the last file it writes), so an interrupted build never leaves a half-written folder, and two
+    processes racing both end with a complete one.
+    """
+    target = Path(target)
+    if (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / marker).is_file():  # lost a race with a broken target: replace it
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

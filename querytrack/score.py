@@ -1,7 +1,7 @@
-"""``querytrack-eval GT.json RESULTS.json [--out metrics.json]``: official-equivalent YouTube-VIS metrics.
+"""``querytrack-score GT.json RESULTS.json [--out metrics.json]``: official-equivalent YouTube-VIS metrics.
 
 Both files are validated first (the ground truth as ``querytrack-check-data`` does, every compressed RLE string
-of both included). Bad input ends with ``querytrack-eval: FILE: what is wrong`` on stderr and exit code 1.
+of both included). Bad input ends with ``querytrack-score: FILE: what is wrong`` on stderr and exit code 1.
 ``--out`` is written atomically and may not be one of the inputs.
 """
 
@@ -12,9 +12,9 @@ import math
 import sys
 import time
 
-from querytrack.cli import check_outputs, cli_main
+from querytrack.core.cli import cli_main
+from querytrack.core.files import check_outputs, write_json_atomic
 from querytrack.evaluation import STAT_KEYS, evaluate_ytvis
-from querytrack.evaluation.io import write_json_atomic
 
 
 def format_table(metrics: dict[str, float]) -> str:
@@ -29,11 +29,11 @@ def format_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-@cli_main("querytrack-eval")
+@cli_main("querytrack-score")
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``querytrack-eval``; returns the process exit code."""
+    """Entry point of ``querytrack-score``; returns the process exit code."""
     parser = argparse.ArgumentParser(
-        prog="querytrack-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="querytrack-score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("gt", help="YouTube-VIS ground-truth json (e.g. a split made by querytrack-devsplit)")
     parser.add_argument("results", help="YouTube-VIS results json")
