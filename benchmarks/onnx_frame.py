@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from models import small_model  # benchmarks/models.py
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 from querytrack.checkpoints.compact import load_compact_into
@@ -31,16 +32,9 @@ from querytrack.modeling import build_querytrack
 
 SMALL = {
     "_target_": "querytrack.modeling.build_querytrack",
-    "backbone": "r18",
     "pretrained": False,
     "num_classes": 5,
-    "num_queries": 16,
-    "num_stages": 3,
-    "hidden_dim": 128,
-    "ffn_dim": 512,
-    "dynamic_dim": 32,
-    "embed_dim": 64,
-    "mask_channels": 64,
+    **small_model(),  # conf/model/small.yaml: make run's model
 }
 
 

@@ -21,19 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from models import small_model  # benchmarks/models.py
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
 
 CONFIGS = {
-    "r18-small": {
-        "backbone": "r18",
-        "num_queries": 16,
-        "num_stages": 3,
-        "hidden_dim": 128,
-        "ffn_dim": 512,
-        "dynamic_dim": 32,
-        "embed_dim": 64,
-        "mask_channels": 64,  # conf/model/small.yaml
-    },
+    "r18-small": small_model(),  # conf/model/small.yaml
     "r50-paper": {"backbone": "r50", "num_queries": 100},
 }
 SIZES = {"synthetic 128x192": (128, 192), "360p": (360, 640)}

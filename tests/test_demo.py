@@ -13,43 +13,8 @@ from PIL import Image
 
 from querytrack.demo import main, run_demo
 from querytrack.inference.load import load_for_inference
-from querytrack.modeling import build_querytrack
 from querytrack.video_io import VideoReadError, write_video
-
-TINY_MODEL = {
-    "_target_": "querytrack.modeling.build_querytrack",
-    "backbone": "r18",
-    "pretrained": False,
-    "num_classes": 3,
-    "num_queries": 8,
-    "num_stages": 1,
-    "hidden_dim": 32,
-    "ffn_dim": 64,
-    "dynamic_dim": 8,
-    "embed_dim": 16,
-    "frozen_stages": -1,
-    "norm_eval": False,
-}
-
-
-def make_tiny_ckpt(path: Path) -> Path:
-    """Save an untrained tiny checkpoint (with its 'querytrack' entry) at ``path``."""
-    torch.manual_seed(0)
-    kwargs = {k: v for k, v in TINY_MODEL.items() if k != "_target_"}
-    model = build_querytrack(**kwargs)
-    spec = {
-        "model": TINY_MODEL,
-        "class_names": ["a", "b", "c"],
-        "category_ids": [4, 5, 6],
-        "tracker": {"new_track_score_threshold": 0.0, "det_score_threshold": 0.0},
-        "test_short_size": 64,
-        "test_max_size": 96,
-        "top_k": 3,
-    }
-    torch.save(
-        {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "querytrack": spec}, path
-    )
-    return path
+from tests.tiny_checkpoint import make_tiny_ckpt
 
 
 @pytest.fixture(scope="module")

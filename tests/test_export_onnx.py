@@ -16,44 +16,13 @@ from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.load import load_for_inference
 from querytrack.inference.onnx_model import OnnxDetector, load_onnx_for_inference
 from querytrack.inference.stream import track_video
-from querytrack.modeling import build_querytrack
-
-TINY_MODEL = {
-    "_target_": "querytrack.modeling.build_querytrack",
-    "backbone": "r18",
-    "pretrained": False,
-    "num_classes": 3,
-    "num_queries": 8,
-    "num_stages": 2,
-    "hidden_dim": 32,
-    "ffn_dim": 64,
-    "dynamic_dim": 8,
-    "embed_dim": 16,
-    "mask_channels": 16,
-    "mask_topk": 4,
-    "frozen_stages": -1,
-    "norm_eval": False,
-}
+from tests.tiny_checkpoint import make_tiny_ckpt
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    torch.manual_seed(0)
-    model = build_querytrack(**{k: v for k, v in TINY_MODEL.items() if k != "_target_"})
-    spec = {
-        "model": TINY_MODEL,
-        "class_names": ["a", "b", "c"],
-        "category_ids": [4, 5, 6],
-        "tracker": {"new_track_score_threshold": 0.0, "det_score_threshold": 0.0},
-        "test_short_size": 64,
-        "test_max_size": 96,
-        "top_k": 3,
-    }
     folder = tmp_path_factory.mktemp("onnx")
-    ckpt = folder / "tiny.ckpt"
-    torch.save(
-        {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "querytrack": spec}, ckpt
-    )
+    ckpt = make_tiny_ckpt(folder / "tiny.ckpt", num_stages=2, mask_channels=16, mask_topk=4)
     out = export_onnx(ckpt, folder / "model.onnx", example_size=(64, 96))
     return ckpt, out
 

@@ -12,7 +12,8 @@ from PIL import Image
 import querytrack.demo
 from querytrack.demo import main
 from tests.bad_input.helpers import assert_refused, digest
-from tests.test_demo import _frames, make_tiny_ckpt
+from tests.test_demo import _frames
+from tests.tiny_checkpoint import make_tiny_ckpt
 
 TOOL = "querytrack-demo"
 
