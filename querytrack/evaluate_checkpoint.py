@@ -59,7 +59,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         eval_hota=cfg.eval_hota,
         eval_frame_ap=cfg.get("eval_frame_ap", False),
         results_dir=cfg.output_dir,
-        paste_box=cfg.get("paste_box", "clamped"),
+        paste_box=cfg.get("paste_box", "raw"),
     )
     if cfg.test_short_size is not None:
         module.test_resize = v2.Resize(size=cfg.test_short_size, max_size=cfg.test_max_size, antialias=True)

@@ -83,7 +83,7 @@ def track_video(
     top_k: int = 10,
     mask_threshold: float = 0.5,
     candidates: bool = False,
-    paste_box: str = "clamped",
+    paste_box: str = "raw",
 ) -> Iterator[FrameResult]:
     """Track instances through a video, frame by frame (a generator; consumes ``frames`` lazily).
 

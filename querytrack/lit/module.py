@@ -90,7 +90,7 @@ class QueryTrackModule(L.LightningModule):
         eval_hota: bool = False,
         eval_frame_ap: bool = False,
         results_dir: str | None = None,
-        paste_box: str = "clamped",
+        paste_box: str = "raw",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "tracker"], logger=False)
@@ -189,7 +189,7 @@ class QueryTrackModule(L.LightningModule):
             device=self.device,
             top_k=self._hp.top_k,
             candidates=with_candidates,
-            paste_box=self._hp.get("paste_box", "clamped"),
+            paste_box=self._hp.get("paste_box", "raw"),
         ):
             builder.add(result)
             if result.candidates is not None:

@@ -74,7 +74,9 @@ def test_paste_into_the_raw_box_keeps_the_mask_where_the_head_saw_it() -> None:
     assert raw.mask_boxes is not None and raw.mask_boxes[0].tolist() == [-10.0, 0.0, 10.0, 10.0]
     assert raw.masks is not None and bool(raw.masks.all())
     # Clamped: the same mask squeezed into the visible part, so the left half of the frame is background.
-    clamped = postprocess_frame(_half_mask_raw([-10.0, 0.0, 10.0, 10.0]), orig_size=(10, 10))
+    clamped = postprocess_frame(
+        _half_mask_raw([-10.0, 0.0, 10.0, 10.0]), orig_size=(10, 10), paste_box="clamped"
+    )
     assert clamped.mask_boxes is None and clamped.masks is not None
     assert clamped.masks[0, :, :5].sum() == 0 and bool(clamped.masks[0, :, 5:].all())
 
