@@ -284,7 +284,7 @@ def _area_ok(a: Any) -> bool:
     return _is_finite_number(a) and a >= 0
 
 
-def _rle_string_problems(pending: list[tuple[str, int, dict[str, Any]]], chunk: int = 8192) -> list[str]:
+def _rle_string_problems(pending: list[tuple[str, int, dict[str, Any]]], chunk: int = 65536) -> list[str]:
     """Parse every pending compressed RLE string (vectorised, in chunks); one problem per annotation."""
     bad: dict[str, list[int]] = {}
     for start in range(0, len(pending), chunk):

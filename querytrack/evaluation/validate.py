@@ -143,7 +143,7 @@ def _check_segmentations(
     return out
 
 
-def _decode_problems(pending: list[Any], chunk: int = 4096) -> list[Problem]:
+def _decode_problems(pending: list[Any], chunk: int = 65536) -> list[Problem]:
     """Decode-free validity check of all pending RLEs at once (in chunks to bound memory)."""
     bad: dict[tuple[int, Any], list[int]] = defaultdict(list)
     for start in range(0, len(pending), chunk):

@@ -84,3 +84,17 @@ def test_validity_check_matches_reference_parser_on_corruptions() -> None:
     want = np.array([_reference_valid(b) for b in bad])
     np.testing.assert_array_equal(got, want)
     assert 0 < want.sum() < len(want)  # both outcomes exercised
+
+
+def test_chunked_threaded_check_equals_one_pass(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from querytrack.core import rle_check
+
+    rles = _random_rles(50, seed=3)
+    mixed = [
+        r if i % 3 else {"size": r["size"], "counts": r["counts"][:-1] + "\x7f"} for i, r in enumerate(rles)
+    ]
+    whole = rle_check.compressed_rle_valid(mixed)
+    monkeypatch.setattr(rle_check, "CHUNK", 7)  # 8 chunks, split mid-way through runs of valid strings
+    for workers in (1, 2):
+        np.testing.assert_array_equal(rle_check.compressed_rle_valid(mixed, workers=workers), whole)
+    assert 0 < whole.sum() < len(whole)
