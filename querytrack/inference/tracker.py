@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
-from torchvision.ops import box_iou
+from torchvision.ops import batched_nms, box_iou
 
 from querytrack.inference.detections import FrameDetections
 from querytrack.inference.track_stats import TrackStats
@@ -68,6 +68,10 @@ class Tracker:
             depend on the embedding scale the way ``min_match_factor`` does (with untrained embeddings S ≈ 1/N and
             every absolute threshold refuses). MaskTrack R-CNN's dummy column plays the same role. Off by default
             (the paper's eq. 8 as written); needs ``use_appearance``.
+        nms_iou: before association, drop every candidate whose box IoU with a higher-scoring candidate of the
+            same class exceeds this (None: off, as the paper: a set predictor needs no NMS once trained). An
+            under-trained detector finds one object with several queries at similar scores; each then feeds an
+            identity of its own and the identities swap between the duplicates.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class Tracker:
         max_age: int | None = None,
         normalize_embeddings: bool = False,
         new_identity_slot: bool = False,
+        nms_iou: float | None = None,
     ) -> None:
         if assignment not in ("hungarian", "greedy"):
             raise ValueError(f"assignment must be 'hungarian' or 'greedy', got {assignment!r}")
@@ -103,6 +108,7 @@ class Tracker:
         self.max_age = max_age
         self.normalize_embeddings = normalize_embeddings
         self.new_identity_slot = new_identity_slot and use_appearance
+        self.nms_iou = nms_iou
         self.reset()
 
     def reset(self) -> None:
@@ -210,6 +216,9 @@ class Tracker:
         M = len(det)
         track_ids = torch.full((M,), -1, dtype=torch.int64)
         keep = (det.scores >= self.det_score_threshold).nonzero().flatten()
+        if self.nms_iou is not None and len(keep) > 1:
+            kept = batched_nms(det.boxes[keep].float(), det.scores[keep].float(), det.labels[keep], self.nms_iou)
+            keep = keep[kept.sort().values]
         cand = det.select(keep)
         pairs = (
             self._assign(

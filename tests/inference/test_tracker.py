@@ -214,3 +214,19 @@ def test_an_identity_is_never_handed_a_candidate_of_another_class() -> None:
     # the same candidate with the identity's class continues it
     third = tr.update(frame(2, [[10, 10, 40, 40]], [[1.0, 0.0]], [0.3], [2])).track_ids.tolist()
     assert third == [0]
+
+
+def test_nms_keeps_one_identity_per_duplicated_object() -> None:
+    # One object found by two queries (box IoU 0.9) at similar scores, plus another object of the same class.
+    boxes = [[0, 0, 10, 10], [0, 0, 10, 9], [50, 50, 60, 60]]
+    emb, scores, labels = [[4, 0], [0, 4], [4, 4]], [0.6, 0.5, 0.4], [0, 0, 0]
+    plain = Tracker(new_track_score_threshold=0.2).update(frame(0, boxes, emb, scores, labels))
+    assert plain.track_ids.tolist() == [0, 1, 2]  # the duplicate opens an identity of its own
+    tr = Tracker(new_track_score_threshold=0.2, nms_iou=0.5)
+    out = tr.update(frame(0, boxes, emb, scores, labels))
+    assert out.track_ids.tolist() == [0, -1, 1]  # suppressed: neither matched nor started
+    out = tr.update(frame(1, [[0, 0, 10, 9], [0, 0, 10, 10]], [[0, 4], [4, 0]], [0.7, 0.5], [1, 1]))
+    assert out.track_ids.tolist() == [2, -1]  # NMS within a class (here class 1, new to the video)
+    # another class is not a duplicate: both kept
+    out = Tracker(nms_iou=0.5).update(frame(0, boxes[:2], emb[:2], [0.6, 0.5], [0, 1]))
+    assert out.track_ids.tolist() == [0, 1]
