@@ -217,7 +217,9 @@ class Tracker:
         track_ids = torch.full((M,), -1, dtype=torch.int64)
         keep = (det.scores >= self.det_score_threshold).nonzero().flatten()
         if self.nms_iou is not None and len(keep) > 1:
-            kept = batched_nms(det.boxes[keep].float(), det.scores[keep].float(), det.labels[keep], self.nms_iou)
+            kept = batched_nms(
+                det.boxes[keep].float(), det.scores[keep].float(), det.labels[keep], self.nms_iou
+            )
             keep = keep[kept.sort().values]
         cand = det.select(keep)
         pairs = (
