@@ -284,15 +284,14 @@ def _area_ok(a: Any) -> bool:
     return _is_finite_number(a) and a >= 0
 
 
-def _rle_string_problems(pending: list[tuple[str, int, dict[str, Any]]], chunk: int = 65536) -> list[str]:
-    """Parse every pending compressed RLE string (vectorised, in chunks); one problem per annotation."""
+def _rle_string_problems(pending: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
+    """Parse every pending compressed RLE string (vectorised, chunked and threaded inside
+    ``compressed_rle_valid``); one problem per annotation."""
     bad: dict[str, list[int]] = {}
-    for start in range(0, len(pending), chunk):
-        part = pending[start : start + chunk]
-        valid = compressed_rle_valid([p[2] for p in part])
-        for (where, t, _), ok in zip(part, valid.tolist(), strict=True):
-            if not ok:
-                bad.setdefault(where, []).append(t)
+    valid = compressed_rle_valid([p[2] for p in pending])
+    for (where, t, _), ok in zip(pending, valid.tolist(), strict=True):
+        if not ok:
+            bad.setdefault(where, []).append(t)
     return [
         f"{where}: field 'segmentations', frame(s) {_frame_list(frames)}: compressed RLE counts cannot be "
         "decoded (malformed string, or runs that do not add up to height x width)"

@@ -143,15 +143,13 @@ def _check_segmentations(
     return out
 
 
-def _decode_problems(pending: list[Any], chunk: int = 65536) -> list[Problem]:
-    """Decode-free validity check of all pending RLEs at once (in chunks to bound memory)."""
+def _decode_problems(pending: list[Any]) -> list[Problem]:
+    """Decode-free validity check of all pending RLEs at once (``compressed_rle_valid`` chunks and threads it)."""
     bad: dict[tuple[int, Any], list[int]] = defaultdict(list)
-    for start in range(0, len(pending), chunk):
-        part = pending[start : start + chunk]
-        valid = compressed_rle_valid([p[3] for p in part])
-        for (i, vid, f, _), ok in zip(part, valid.tolist(), strict=True):
-            if not ok:
-                bad[i, vid].append(f)
+    valid = compressed_rle_valid([p[3] for p in pending])
+    for (i, vid, f, _), ok in zip(pending, valid.tolist(), strict=True):
+        if not ok:
+            bad[i, vid].append(f)
     return [_frames_problem(i, vid, "rle_invalid", frames) for (i, vid), frames in bad.items()]
 
 
