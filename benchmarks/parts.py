@@ -60,14 +60,11 @@ class PartTimer:
 
     def module(self, mod: nn.Module, part: str, stage: int | None = None, by_grad: bool = True) -> None:
         """Time every forward of ``mod`` (``by_grad``: prefix ``ref:`` when run without grad, see above)."""
-        keys: list[Key] = []
 
         def pre(_m: nn.Module, _a: Any) -> None:
-            keys.append(self._key(part, stage, by_grad))
-            self._enter(keys[-1])
+            self._enter(self._key(part, stage, by_grad))
 
         def post(_m: nn.Module, _a: Any, _o: Any) -> None:
-            keys.pop()
             self._exit()
 
         self._handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]

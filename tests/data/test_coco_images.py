@@ -169,16 +169,9 @@ def test_mixing_ratio(coco_set: Path, tiny_set: Path) -> None:
 
 def test_synthetic_coco_datamodule(tmp_path: Path) -> None:
     from querytrack.data.datamodule import SyntheticDataModule
+    from tests.data.test_datamodule import TINY
 
-    tiny = {
-        "num_train_videos": 2,
-        "num_valid_videos": 1,
-        "min_frames": 3,
-        "max_frames": 4,
-        "height": 48,
-        "width": 64,
-    }
-    dm = SyntheticDataModule(root=str(tmp_path), synthetic=tiny, synthetic_images=6, image_ratio=0.5, batch_size=2,
+    dm = SyntheticDataModule(root=str(tmp_path), synthetic=TINY, synthetic_images=6, image_ratio=0.5, batch_size=2,
                              num_workers=0, test_short_size=96, test_max_size=128)  # fmt: skip
     dm.setup("fit")
     assert isinstance(dm.train_set, MixedPairDataset) and dm.train_set.num_image_pairs == len(
