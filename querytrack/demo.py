@@ -76,7 +76,7 @@ def run_demo(
     """
     out = Path(out)
     if (ckpt is None) == (onnx is None):
-        raise ValueError("give a checkpoint or an ONNX model, not both")
+        raise ValueError("give exactly one of a checkpoint and an ONNX model")
     model_file = onnx if onnx is not None else ckpt
     assert model_file is not None
     with output_folder(out, overwrite, inputs=[source, model_file]) as work:
