@@ -39,6 +39,7 @@ def make_gt(
     sizes: tuple[tuple[int, int], ...] = ((24, 32), (60, 80), (150, 200), (300, 400)),
     max_objects: int = 4,
     crowd_prob: float = 0.0,
+    min_objects: int = 0,
 ) -> dict[str, Any]:
     """Generate a YouTube-VIS ground-truth dict with box-shaped moving masks and gaps.
 
@@ -49,6 +50,7 @@ def make_gt(
         frames: inclusive range of the number of frames per video.
         sizes: candidate (height, width) of the videos.
         max_objects: maximum objects per video.
+        min_objects: minimum objects per video (drawn uniformly in ``[min_objects, max_objects]``).
         crowd_prob: probability that an annotation has ``iscrowd = 1``.
 
     Returns:
@@ -71,7 +73,7 @@ def make_gt(
                 "file_names": [f"video{vid:04d}/{5 * f:05d}.jpg" for f in range(n)],
             }
         )
-        for _ in range(int(rng.integers(0, max_objects + 1))):
+        for _ in range(int(rng.integers(min_objects, max_objects + 1))):
             present = rng.random(n) < 0.8
             if not present.any():
                 present[rng.integers(n)] = True
