@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from querytrack.core import rle_parse_c
 
 #: Strings parsed per NumPy pass: large enough to amortise the per-call overhead, small enough that the per-number
 #: int64 arrays stay in cache.
@@ -19,8 +21,43 @@ def _owners(ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.searchsorted(ends, positions, side="left")
 
 
-def _valid_chunk(rles: list[dict[str, Any]]) -> np.ndarray:
-    """Check compressed RLE strings without decoding the masks (vectorised over all strings at once).
+class ParsedRles(NamedTuple):
+    """Run lengths of compressed RLEs.
+
+    Attributes:
+        valid: ``[S]`` bool, True where the string is well formed (see :func:`_parse_numpy`).
+        area: ``[S]`` int64 foreground pixels (the odd runs); meaningful only where valid.
+        counts: ``[N]`` uint32 run lengths (column-major runs, background first, as pycocotools; meaningful
+            only where valid, and valid runs are at most ``h · w``).
+        first: ``[S]`` int64, string ``s``'s runs are ``counts[first[s] : first[s] + nums[s]]``.
+        nums: ``[S]`` int64 runs per string.
+    """
+
+    valid: np.ndarray
+    area: np.ndarray
+    counts: np.ndarray
+    first: np.ndarray
+    nums: np.ndarray
+
+    def contiguous(self) -> ParsedRles:
+        """The same strings with their runs laid one after another in string order (``first = cumsum``)."""
+        first = np.cumsum(self.nums) - self.nums
+        if np.array_equal(first, self.first):
+            return self
+        take = np.arange(int(self.nums.sum())) + np.repeat(self.first - first, self.nums)
+        return ParsedRles(self.valid, self.area, self.counts[take], first, self.nums)
+
+
+_Parsed = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # valid, area, counts, nums (contiguous)
+
+
+def _empty(n: int) -> _Parsed:
+    z = np.zeros(n, dtype=np.int64)
+    return np.ones(n, dtype=bool), z, np.zeros(0, dtype=np.uint32), z.copy()
+
+
+def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
+    """Parse and check compressed RLE strings without decoding the masks (vectorised over all strings at once).
 
     Parses the pycocotools string format (``rleFrString`` in ``maskApi.c``: 5-bit little-endian groups offset by
     48, bit 0x20 = more groups follow, bit 0x10 of the last group = negative, counts from the third on stored
@@ -35,13 +72,16 @@ def _valid_chunk(rles: list[dict[str, Any]]) -> np.ndarray:
         rles: compressed RLE dicts (``counts`` str or bytes, ``size`` two non-negative ints whose product fits
             in int64; callers check the structure first).
 
+    :func:`_parse_chunk` gives the same answers, faster.
+
     Returns:
-        ``[len(rles)]`` bool, True where the RLE is well formed.
+        ``valid [S]`` bool, ``area [S]`` int64, ``counts [N]`` uint32 (all strings' runs, one after another) and
+        ``nums [S]`` int64 (runs per string).
     """
     n = len(rles)
     ok = np.ones(n, dtype=bool)
     if n == 0:
-        return ok
+        return _empty(0)
     # pycocotools reads a str as its UTF-8 bytes: any non-ASCII character is a byte above 127, hence invalid
     strs = [
         r["counts"].encode("utf-8", "surrogatepass") if isinstance(r["counts"], str) else r["counts"]
@@ -54,7 +94,7 @@ def _valid_chunk(rles: list[dict[str, Any]]) -> np.ndarray:
     # are per character only where they must be (uint8/bool); numbers, counts and owners are per number.
     c = np.frombuffer(b"".join(strs), dtype=np.uint8) - np.uint8(48)
     if c.size == 0:
-        return ok & (hw == 0)
+        return (ok & (hw == 0), *_empty(n)[1:])
     str_end = np.cumsum(lens) - 1
     nonempty = lens > 0
     ends = str_end[nonempty]
@@ -105,23 +145,92 @@ def _valid_chunk(rles: list[dict[str, Any]]) -> np.ndarray:
     total = np.zeros(n, dtype=np.int64)
     total[has] = np.add.reduceat(counts, s0)
     ok &= total == hw
-    return ok
+    area = np.zeros(n, dtype=np.int64)
+    area[has] = np.add.reduceat(np.where(odd, counts, 0), s0)
+    return ok, area, counts.astype(np.uint32), nums_per
+
+
+def _as_bytes(rle: dict[str, Any]) -> bytes:
+    counts = rle["counts"]
+    return counts.encode("utf-8", "surrogatepass") if isinstance(counts, str) else counts
+
+
+def _parse_chunk(rles: list[dict[str, Any]]) -> _Parsed:
+    """:func:`_parse_numpy`'s results, with pycocotools' C parser doing the reading where that is exact.
+
+    One pass over the characters screens the strings (``rle_parse_c``: characters in range, last number
+    terminated, numbers of at most 6 characters, frames under 2²⁹ pixels); the screened ones are read by one C
+    call and checked with a few passes over their numbers, the rest (malformed or unusual) by the NumPy parser.
+    """
+    n = len(rles)
+    if n == 0 or not rle_parse_c.available():
+        return _parse_numpy(rles)
+    strs = [_as_bytes(r) for r in rles]
+    lens = np.fromiter(map(len, strs), dtype=np.int64, count=n)
+    hw = np.array([int(r["size"][0]) * int(r["size"][1]) for r in rles], dtype=np.int64)
+    joined = b"".join(strs)
+    c = np.frombuffer(joined, dtype=np.uint8) - np.uint8(48)
+    more = c >= 32  # a number continues (or the character is out of range: then the string goes to NumPy)
+    ends = np.cumsum(lens) - 1
+    dirty = (lens == 0) | (hw >= rle_parse_c.MAX_PIXELS)
+    dirty[lens > 0] |= more[ends[lens > 0]]  # unterminated last number (or a bad last character)
+    k = rle_parse_c.MAX_NUMBER_CHARS
+    if c.size > k:  # k + 1 characters in a row that all continue: a number longer than k (or a bad character)
+        long_run = more[: c.size - k].copy()
+        for i in range(1, k + 1):
+            long_run &= more[i : c.size - k + i]
+        dirty[_owners(ends, np.flatnonzero(long_run))] = True
+    dirty[_owners(ends, np.flatnonzero(c > 63))] = True
+    if dirty.all():
+        return _parse_numpy(rles)
+    clean = np.flatnonzero(~dirty)
+    valid, area, nums = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    nonempty = lens > 0  # reduceat over every non-empty string's first character: its number of terminators
+    terminators = np.zeros(n, dtype=np.int64)
+    terminators[nonempty] = np.add.reduceat(
+        (~more).view(np.uint8), (ends - lens + 1)[nonempty], dtype=np.int64
+    )
+    nums[clean] = terminators[clean]
+    text = joined if clean.size == n else b"".join([strs[i] for i in clean.tolist()])
+    runs, odd = rle_parse_c.run_lengths(rle_parse_c.running_counts(text), nums[clean])
+    first = np.cumsum(nums[clean]) - nums[clean]
+    total = np.add.reduceat(runs, first, dtype=np.int64)
+    valid[clean] = (np.maximum.reduceat(runs, first) <= hw[clean]) & (total == hw[clean])
+    area[clean] = np.add.reduceat(np.where(odd, runs, 0), first, dtype=np.int64)
+    counts = runs
+    rest = np.flatnonzero(dirty)
+    if rest.size:  # their runs go after the clean strings' ones
+        ok_r, area_r, counts_r, nums_r = _parse_numpy([rles[i] for i in rest.tolist()])
+        valid[rest], area[rest], nums[rest] = ok_r, area_r, nums_r
+        firsts = np.zeros(n, dtype=np.int64)
+        firsts[clean] = first
+        firsts[rest] = counts.size + np.cumsum(nums_r) - nums_r
+        joined_p = ParsedRles(valid, area, np.concatenate([counts, counts_r]), firsts, nums).contiguous()
+        return valid, area, joined_p.counts, nums
+    return valid, area, counts, nums
+
+
+def parse_compressed(rles: list[dict[str, Any]], workers: int | None = None) -> ParsedRles:
+    """Parse compressed RLEs into their run lengths and check them (:func:`_parse_chunk`), in chunks of ``CHUNK``.
+
+    The chunks run on ``workers`` threads (default: the CPU count, at most 4; the C parser and NumPy release
+    the GIL in the passes that matter).
+    """
+    parts = [rles[i : i + CHUNK] for i in range(0, len(rles), CHUNK)] or [rles]
+    workers = workers or min(4, os.cpu_count() or 1)
+    if len(parts) == 1 or workers == 1:
+        done = [_parse_chunk(p) for p in parts]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            done = list(pool.map(_parse_chunk, parts))
+    valid, area, counts, nums = (np.concatenate([d[i] for d in done]) for i in range(4))
+    return ParsedRles(valid, area, counts, np.cumsum(nums) - nums, nums)
 
 
 def compressed_rle_valid(rles: list[dict[str, Any]], workers: int | None = None) -> np.ndarray:
-    """Which compressed RLEs are well formed (see :func:`_valid_chunk` for the checks), in chunks of ``CHUNK``.
-
-    The chunks run on ``workers`` threads (default: the CPU count, at most 4; NumPy releases the GIL in the
-    passes that matter): 2.1 s → 0.8 s for 40,000 blob masks at 360×640 (55 M characters) on 2 cores.
+    """Which compressed RLEs are well formed (:func:`parse_compressed`, runs discarded).
 
     Returns:
         ``[len(rles)]`` bool, True where the RLE is well formed.
     """
-    parts = [rles[i : i + CHUNK] for i in range(0, len(rles), CHUNK)]
-    if len(parts) <= 1:
-        return _valid_chunk(rles)
-    workers = workers or min(4, os.cpu_count() or 1)
-    if workers == 1:
-        return np.concatenate([_valid_chunk(p) for p in parts])
-    with ThreadPoolExecutor(workers) as pool:
-        return np.concatenate(list(pool.map(_valid_chunk, parts)))
+    return parse_compressed(rles, workers).valid

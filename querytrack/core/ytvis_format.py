@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeGuard
+
+import numpy as np
 
 from querytrack.core.errors import UserError
 from querytrack.core.rle_check import compressed_rle_valid
@@ -147,7 +149,10 @@ def _video_problem(video: dict[str, Any], require_file_names: bool) -> str | Non
 
 
 def validate(
-    doc: Any, path: str | os.PathLike[str] = "<memory>", require_file_names: bool = True
+    doc: Any,
+    path: str | os.PathLike[str] = "<memory>",
+    require_file_names: bool = True,
+    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
 ) -> list[str]:
     """Check a loaded YouTube-VIS document; return the list of problems (empty when valid).
 
@@ -161,6 +166,7 @@ def validate(
         path: its path (unused; problems name videos, annotations, fields and frames).
         require_file_names: videos need ``file_names``; when False a positive ``length`` may stand in
             (ground truth for evaluation only).
+        rle_valid: the check of the compressed strings (e.g. ``ParseOnce.valid``, which keeps the runs).
     """
     problems: list[str] = []
     if not isinstance(doc, dict):
@@ -276,7 +282,7 @@ def validate(
                 problems.append(
                     f"{where}: field 'areas', frame(s) {_frame_list(bad)}: must be null or a finite number >= 0"
                 )
-    problems += _rle_string_problems(pending)
+    problems += _rle_string_problems(pending, rle_valid)
     return problems
 
 
@@ -284,11 +290,14 @@ def _area_ok(a: Any) -> bool:
     return _is_finite_number(a) and a >= 0
 
 
-def _rle_string_problems(pending: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
+def _rle_string_problems(
+    pending: list[tuple[str, int, dict[str, Any]]],
+    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+) -> list[str]:
     """Parse every pending compressed RLE string (vectorised, chunked and threaded inside
     ``compressed_rle_valid``); one problem per annotation."""
     bad: dict[str, list[int]] = {}
-    valid = compressed_rle_valid([p[2] for p in pending])
+    valid = rle_valid([p[2] for p in pending])
     for (where, t, _), ok in zip(pending, valid.tolist(), strict=True):
         if not ok:
             bad.setdefault(where, []).append(t)

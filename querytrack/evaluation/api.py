@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from querytrack.core.rle_check import compressed_rle_valid
+from querytrack.core.rle_once import ParseOnce
 from querytrack.core.ytvis_format import YTVISFormatError, validate
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
 from querytrack.evaluation.validate import InvalidResultsError, Problem, validate_results
@@ -16,14 +21,18 @@ from querytrack.evaluation.ytvis_eval import STAT_KEYS, evaluate_ap
 _WARN_KINDS = {"unknown_category"}
 
 
-def check_gt(gt: dict[str, Any], path: str | os.PathLike[str] | None = None) -> None:
+def check_gt(
+    gt: dict[str, Any],
+    path: str | os.PathLike[str] | None = None,
+    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+) -> None:
     """Validate ground truth for evaluation as ``querytrack-check-data`` does (a ``length`` may stand in for
     ``file_names``), RLE strings included, so that pycocotools and trackeval only ever see valid data.
 
     Raises:
         YTVISFormatError: listing every problem.
     """
-    problems = validate(gt, require_file_names=False)
+    problems = validate(gt, require_file_names=False, rle_valid=rle_valid)
     if problems:
         raise YTVISFormatError(path if path is not None else "<ground truth>", problems)
 
@@ -34,6 +43,7 @@ def check_results(
     strict: bool = True,
     check_rle_counts: bool = True,
     path: str | os.PathLike[str] | None = None,
+    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
 ) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Validate results for evaluation; raise or drop bad entries.
 
@@ -44,6 +54,7 @@ def check_results(
         check_rle_counts: parse every compressed RLE string (default; pycocotools hangs or reads garbage on
             malformed ones, so only turn it off for results this process encoded itself).
         path: the results file, for the error message.
+        rle_valid: the check of the compressed strings (``ParseOnce.valid`` keeps the runs for the evaluation).
 
     Returns:
         The entries to evaluate and the problems found.
@@ -55,6 +66,7 @@ def check_results(
         require_compressed=False,
         check_score_range=False,
         check_rle_counts=check_rle_counts,
+        rle_valid=rle_valid,
     )
     errors = [p for p in problems if p.kind not in _WARN_KINDS]
     for p in problems:
@@ -97,12 +109,18 @@ def evaluate_ytvis(
             ``InvalidResultsError``: invalid results (strict mode).
     """
     gt_d = load_gt(gt)
-    check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None)
+    once = ParseOnce()  # each string is parsed once: by the validation, its runs then reused for the IoUs
+    check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None, rle_valid=once.valid)
     res_path = results if isinstance(results, str | os.PathLike) else None
     res, _ = check_results(
-        gt_d, load_results(results), strict=strict, check_rle_counts=check_rle_counts, path=res_path
+        gt_d,
+        load_results(results),
+        strict=strict,
+        check_rle_counts=check_rle_counts,
+        path=res_path,
+        rle_valid=once.valid,
     )
-    ap = evaluate_ap(gt_d, res)
+    ap = evaluate_ap(gt_d, res, rles=once)
     out = {k: ap.stats[k] for k in STAT_KEYS}
     if per_category:
         names = {c["id"]: c.get("name", str(c["id"])) for c in gt_d["categories"]}

@@ -5,109 +5,122 @@ Semantics follow the official YouTube-VIS evaluator (youtubevos/cocoapi ``Python
 are absent is skipped; a frame where one is absent adds the other's area to the union; an empty mask behaves
 like an absent one (it adds 0); IoU is 0 when the union is 0.
 
-Instead of one ``merge`` + ``area`` call per (detection, ground truth, frame) as the official code, this makes one
-``pycocotools.mask.iou`` call per frame for all pairs of a video and recovers the exact integer intersection
-from the IoU: with ``iou = i / (a + b - i)``, ``i = iou (a + b) / (1 + iou)`` (rounded; exact for any realistic
-frame size since the error is ~1e-9 pixels).
+Where the official code calls ``merge`` + ``area`` once per (detection, ground truth, frame), this computes the
+intersections of every requested track pair of every frame in one batch (``mask_runs.MaskRuns``) and the unions
+from the per-frame areas: ``union = Σ area_d + Σ area_g - Σ inter`` over the paired frames.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from querytrack.core.rle import RLE, rle_areas
+from querytrack.core import rle_parse_c
+from querytrack.core.rle import RLE
+from querytrack.core.rle_once import ParseOnce
+from querytrack.evaluation.mask_runs import MaskRuns
 
 RleSeq = Sequence[RLE | None]
 
 
-def frame_areas(seqs: Sequence[RleSeq], num_frames: int) -> np.ndarray:
-    """Per-frame mask areas.
-
-    Returns:
-        ``[len(seqs), num_frames]`` int64, 0 where absent or beyond the sequence's end.
-    """
-    areas = np.zeros((len(seqs), num_frames), dtype=np.int64)
-    idx = [(i, f) for i, seq in enumerate(seqs) for f, r in enumerate(seq) if r is not None]
-    if idx:
-        vals = rle_areas([seqs[i][f] for i, f in idx])  # type: ignore[misc]
-        rows, cols = zip(*idx, strict=True)
-        areas[list(rows), list(cols)] = vals
-    return areas
-
-
-def _pad(areas: np.ndarray, num_frames: int) -> np.ndarray:
-    out = np.zeros((areas.shape[0], num_frames), dtype=np.int64)
-    out[:, : areas.shape[1]] = areas
-    return out
-
-
-def intersections_and_unions(
-    dt_seqs: Sequence[RleSeq],
-    gt_seqs: Sequence[RleSeq],
-    dt_areas: np.ndarray | None = None,
-    gt_areas: np.ndarray | None = None,
+def track_intersections_and_unions(
+    area: np.ndarray,
+    masks: np.ndarray,
+    lengths: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    intersect: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact summed intersections and unions between every detection track and every ground-truth track.
+    """Exact summed intersections and unions of track pairs ``(a[p], b[p])``.
 
     Args:
-        dt_seqs: ``D`` per-frame lists of compressed RLE (or ``None`` where absent).
-        gt_seqs: ``G`` per-frame lists of compressed RLE (or ``None``).
-        dt_areas: optional precomputed ``frame_areas(dt_seqs, ·)`` (``[D, ≥ max length]``).
-        gt_areas: optional precomputed ``frame_areas(gt_seqs, ·)``.
+        area: ``[S]`` int64 area of every mask.
+        masks: ``[T, F]`` int64 index of each track's mask in each frame, -1 where absent.
+        lengths: ``[T]`` int64 number of frames of each track's sequence (frames are paired up to the shorter).
+        a: ``[P]`` track indices.
+        b: ``[P]`` track indices.
+        intersect: ``(ma [Q], mb [Q]) -> [Q]`` int64 intersection areas of masks (same size) ``ma[q]``, ``mb[q]``.
 
     Returns:
-        ``(inter, union)``, both ``[D, G]`` int64 pixel counts summed over the paired frames.
+        ``(inter, union)``, both ``[P]`` int64 pixel counts over the paired frames.
     """
-    D, G = len(dt_seqs), len(gt_seqs)
-    len_d = np.array([len(s) for s in dt_seqs], dtype=np.int64)
-    len_g = np.array([len(s) for s in gt_seqs], dtype=np.int64)
-    F = int(max(len_d.max(initial=0), len_g.max(initial=0)))
-    area_d = frame_areas(dt_seqs, F) if dt_areas is None else _pad(dt_areas[:, :F], F)
-    area_g = frame_areas(gt_seqs, F) if gt_areas is None else _pad(gt_areas[:, :F], F)
-    inter = np.zeros((D, G), dtype=np.int64)
-    if D == 0 or G == 0:
-        return inter, inter.copy()
-    present_d = area_d > 0  # empty masks add nothing to intersections: skip them like absent frames
-    present_g = area_g > 0
-    for f in np.flatnonzero(present_d.any(0) & present_g.any(0)).tolist():
-        di = np.flatnonzero(present_d[:, f]).tolist()
-        gi = np.flatnonzero(present_g[:, f]).tolist()
-        iou = np.asarray(
-            mask_utils.iou([dt_seqs[d][f] for d in di], [gt_seqs[g][f] for g in gi], [0] * len(gi))
-        )
-        if (iou < 0).any():
-            raise ValueError(f"frame {f}: detection and ground-truth RLE 'size' differ")
-        tot = area_d[di, f][:, None] + area_g[gi, f][None, :]
-        inter[np.ix_(di, gi)] += np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
-    # union over the first min(len_d, len_g) frames = area_d + area_g - inter (one absent: the other's area).
-    n = np.minimum(len_d[:, None], len_g[None, :])
-    cum_d = np.concatenate([np.zeros((D, 1), np.int64), np.cumsum(area_d, axis=1)], axis=1)
-    cum_g = np.concatenate([np.zeros((G, 1), np.int64), np.cumsum(area_g, axis=1)], axis=1)
-    union = cum_d[np.arange(D)[:, None], n] + cum_g[np.arange(G)[None, :], n] - inter
-    return inter, union
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    frame_area = np.append(area, 0)[masks]  # [T, F], 0 where absent
+    paired = np.arange(masks.shape[1])[None, :] < np.minimum(lengths[a], lengths[b])[:, None]  # [P, F]
+    sums = ((frame_area[a] + frame_area[b]) * paired).sum(1)
+    both = paired & (frame_area[a] > 0) & (frame_area[b] > 0)  # empty masks add nothing to an intersection
+    p, f = np.nonzero(both)
+    inter_pf = intersect(masks[a[p], f], masks[b[p], f])
+    inter = np.bincount(p, weights=inter_pf, minlength=a.size).round().astype(np.int64)
+    return inter, sums - inter
 
 
-def spatio_temporal_iou(
-    dt_seqs: Sequence[RleSeq],
-    gt_seqs: Sequence[RleSeq],
-    dt_areas: np.ndarray | None = None,
-    gt_areas: np.ndarray | None = None,
-) -> np.ndarray:
-    """Video IoU matrix (official YouTube-VIS definition).
+def intersector(
+    once: ParseOnce, rles: Sequence[RLE], area: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``intersect`` for :func:`track_intersections_and_unions` over the masks ``rles`` (parsed by ``once``,
+    areas ``area``), in one batch.
+
+    With pycocotools' C library (``rle_parse_c.available()``): its ``rleIou`` on the runs already parsed, one
+    call per pair, and the exact integer intersection recovered from the IoU (``i = iou (a + b) / (1 + iou)``,
+    rounded: the float error is ~1e-9 pixels for any frame size). Otherwise: ``mask_runs.MaskRuns``.
+
+    Raises (when called):
+        ValueError: a mask is malformed, or two paired masks differ in size.
+    """
+
+    def intersect(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
+        ids, inv = np.unique(np.concatenate([ma, mb]), return_inverse=True)
+        subset = [rles[i] for i in ids.tolist()]
+        la, lb = inv[: ma.size], inv[ma.size :]
+        if not once.valid(subset).all():
+            raise ValueError("malformed RLE string")
+        if rle_parse_c.available():
+            iou = rle_parse_c.pair_ious(once.c_table(subset), la, lb)
+            if (iou < 0).any():
+                raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
+            tot = (area[ma] + area[mb]).astype(np.float64)
+            return np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
+        runs = MaskRuns.from_parsed(once.parsed(subset))
+        if (runs.pixels[la] != runs.pixels[lb]).any():
+            raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
+        return runs.intersections(la, lb)
+
+    return intersect
+
+
+def spatio_temporal_iou(dt_seqs: Sequence[RleSeq], gt_seqs: Sequence[RleSeq]) -> np.ndarray:
+    """Video IoU matrix (official YouTube-VIS definition) of every detection track with every ground truth.
 
     Args:
-        dt_seqs: ``D`` per-frame RLE lists (``None`` where absent).
-        gt_seqs: ``G`` per-frame RLE lists.
-        dt_areas: optional precomputed per-frame areas of ``dt_seqs``.
-        gt_areas: optional precomputed per-frame areas of ``gt_seqs``.
+        dt_seqs: ``D`` per-frame lists of compressed RLE (``None`` where absent).
+        gt_seqs: ``G`` per-frame lists of compressed RLE.
 
     Returns:
         ``[D, G]`` float64; 0 where the union is empty.
     """
-    inter, union = intersections_and_unions(dt_seqs, gt_seqs, dt_areas, gt_areas)
+    seqs = [*dt_seqs, *gt_seqs]
+    D, G = len(dt_seqs), len(gt_seqs)
+    F = max((len(s) for s in seqs), default=0)
+    masks = np.full((len(seqs), F), -1, dtype=np.int64)
+    flat: list[RLE] = []
+    for t, seq in enumerate(seqs):
+        for f, r in enumerate(seq):
+            if r is not None:
+                masks[t, f] = len(flat)
+                flat.append(r)
+    once = ParseOnce()
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    a, b = np.repeat(np.arange(D), G), np.tile(np.arange(D, D + G), D)
+    inter, union = track_intersections_and_unions(
+        once.areas(flat), masks, lengths, a, b, intersector(once, flat, once.areas(flat))
+    )
+    return ious_from(inter, union).reshape(D, G)
+
+
+def ious_from(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """``inter / union`` as float64, 0 where the union is 0."""
     out = np.zeros(inter.shape, dtype=np.float64)
     nz = union > 0
     out[nz] = inter[nz].astype(np.float64) / union[nz].astype(np.float64)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, TypeGuard
+
+import numpy as np
 
 from querytrack.core.errors import UserError
 from querytrack.core.rle_check import compressed_rle_valid
@@ -143,10 +146,12 @@ def _check_segmentations(
     return out
 
 
-def _decode_problems(pending: list[Any]) -> list[Problem]:
+def _decode_problems(
+    pending: list[Any], rle_valid: Callable[[list[dict[str, Any]]], np.ndarray]
+) -> list[Problem]:
     """Decode-free validity check of all pending RLEs at once (``compressed_rle_valid`` chunks and threads it)."""
     bad: dict[tuple[int, Any], list[int]] = defaultdict(list)
-    valid = compressed_rle_valid([p[3] for p in pending])
+    valid = rle_valid([p[3] for p in pending])
     for (i, vid, f, _), ok in zip(pending, valid.tolist(), strict=True):
         if not ok:
             bad[i, vid].append(f)
@@ -160,6 +165,7 @@ def validate_results(
     require_compressed: bool = True,
     check_score_range: bool = True,
     check_rle_counts: bool = True,
+    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
 ) -> list[Problem]:
     """List everything wrong with a YouTube-VIS results list relative to a split json.
 
@@ -179,6 +185,7 @@ def validate_results(
         check_rle_counts: parse every compressed string and check its runs add up to height × width
             (``pycocotools.mask.decode`` can corrupt memory on malformed strings, so this never decodes).
             Vectorised but it reads every character: ~10 s for a 150 MB results file.
+        rle_valid: that check (e.g. ``ParseOnce.valid``, which keeps the runs for the evaluation).
 
     Returns:
         The problems, in entry order (empty when valid).
@@ -222,7 +229,7 @@ def validate_results(
             i, vid, r["segmentations"], video_num_frames(v), size, require_compressed, pending
         )
     if pending:
-        problems += _decode_problems(pending)
+        problems += _decode_problems(pending, rle_valid)
     if max_tracks_per_video is not None:
         for vid, idx in per_video.items():
             if len(idx) > max_tracks_per_video:

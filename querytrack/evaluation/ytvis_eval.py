@@ -22,14 +22,16 @@ Reference semantics: youtubevos/cocoapi ``PythonAPI/pycocotools/ytvoseval.py`` (
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from querytrack.core.rle import RLE, rle_areas, to_compressed
+from querytrack.core.rle import RLE, to_compressed
+from querytrack.core.rle_once import ParseOnce
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
-from querytrack.evaluation.st_iou import spatio_temporal_iou
+from querytrack.evaluation.st_iou import intersector, ious_from, track_intersections_and_unions
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)
 REC_THRS = np.linspace(0.0, 1.0, 101)
@@ -41,41 +43,52 @@ STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", 
 
 @dataclass
 class _Tracks:
-    """Tracks of one (video, category) group; detections sorted by score, truncated to 100."""
+    """Tracks of one (video, category) group; detections sorted by score, truncated to 100.
 
-    seqs: list[list[RLE | None]] = field(default_factory=list)
+    ``rows`` index the tracks in the evaluation's ``_TrackTable``.
+    """
+
+    rows: list[int] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     avg_areas: list[float] = field(default_factory=list)
     crowd: list[bool] = field(default_factory=list)
-    areas: list[np.ndarray] = field(default_factory=list)  # per-frame mask areas of each track
-
-    def area_matrix(self) -> np.ndarray:
-        """``[n, max length]`` int64 per-frame areas (0 where absent)."""
-        n = max((len(a) for a in self.areas), default=0)
-        out = np.zeros((len(self.areas), n), dtype=np.int64)
-        for i, a in enumerate(self.areas):
-            out[i, : len(a)] = a
-        return out
 
 
-def _fill_areas(groups: dict[tuple[int, int], _Tracks]) -> None:
-    """Per-frame areas of every track of every group, with a few batched pycocotools calls."""
-    slots: list[tuple[np.ndarray, list[int]]] = []
-    rles: list[RLE] = []
-    for g in groups.values():
-        g.areas = []
-        for seq in g.seqs:
-            arr = np.zeros(len(seq), dtype=np.int64)
-            frames = [f for f, r in enumerate(seq) if r is not None]
-            rles += [seq[f] for f in frames]  # type: ignore[misc]
-            slots.append((arr, frames))
-            g.areas.append(arr)
-    vals = rle_areas(rles)
-    start = 0
-    for arr, frames in slots:
-        arr[frames] = vals[start : start + len(frames)]
-        start += len(frames)
+class _TrackTable:
+    """Every track's per-frame masks as indices into one flat list of compressed RLEs (parsed once)."""
+
+    def __init__(self) -> None:
+        self.rles: list[RLE] = []
+        self.frames: list[list[int]] = []  # per track: mask index per frame, -1 where absent
+
+    def add(self, seq: list[RLE | None]) -> int:
+        """Append a track (its per-frame RLEs, ``None`` where absent); return its row."""
+        idx = []
+        for r in seq:
+            if r is None:
+                idx.append(-1)
+            else:
+                idx.append(len(self.rles))
+                self.rles.append(r)
+        self.frames.append(idx)
+        return len(self.frames) - 1
+
+    def build(self, once: ParseOnce) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Parse the RLEs (``once``) and return ``(area [S], masks [T, F], lengths [T])``.
+
+        Raises:
+            ValueError: a malformed RLE string.
+        """
+        valid = once.valid(self.rles)
+        if not valid.all():
+            raise ValueError(f"{int((~valid).sum())} malformed RLE string(s)")
+        area = once.areas(self.rles)
+        lengths = np.fromiter(map(len, self.frames), dtype=np.int64, count=len(self.frames))
+        masks = np.full((len(self.frames), int(lengths.max(initial=0))), -1, dtype=np.int64)
+        for t, idx in enumerate(self.frames):
+            masks[t, : len(idx)] = idx
+        return area, masks, lengths
 
 
 @dataclass
@@ -102,32 +115,27 @@ def _avg_area(areas: list[Any]) -> float:
     return float(np.array(vals).mean()) if vals else 0.0
 
 
-def _gt_tracks(gt: dict[str, Any], cat_set: set[int]) -> dict[tuple[int, int], _Tracks]:
+def _gt_tracks(gt: dict[str, Any], cat_set: set[int], table: _TrackTable) -> dict[tuple[int, int], _Tracks]:
+    """Ground-truth tracks by (video, category); ``avg_areas`` is -1 where the json has no ``areas``."""
     videos = {v["id"]: v for v in gt["videos"]}
     groups: dict[tuple[int, int], _Tracks] = defaultdict(_Tracks)
     for ann in gt.get("annotations", []):
         if ann["category_id"] not in cat_set or ann["video_id"] not in videos:
             continue
         v = videos[ann["video_id"]]
-        seq = [to_compressed(s, v["height"], v["width"]) for s in ann["segmentations"]]
-        # official: mean of the json "areas" (None / 0 skipped); if absent we fall back to mask areas below
-        avg = _avg_area(ann["areas"]) if "areas" in ann else -1.0
         g = groups[ann["video_id"], ann["category_id"]]
-        g.seqs.append(seq)
+        g.rows.append(table.add([to_compressed(s, v["height"], v["width"]) for s in ann["segmentations"]]))
         g.ids.append(int(ann["id"]))
-        g.avg_areas.append(avg)
+        # official: mean of the json "areas" (None / 0 skipped); if absent, of the mask areas (filled later)
+        g.avg_areas.append(_avg_area(ann["areas"]) if "areas" in ann else -1.0)
         g.crowd.append(bool(ann.get("iscrowd", 0)))
-    _fill_areas(groups)
-    for g in groups.values():
-        g.avg_areas = [
-            a if a >= 0 else _avg_area(ar.tolist()) for a, ar in zip(g.avg_areas, g.areas, strict=True)
-        ]
     return groups
 
 
 def _dt_tracks(
-    results: list[dict[str, Any]], cat_set: set[int], max_det: int
+    results: list[dict[str, Any]], cat_set: set[int], max_det: int, table: _TrackTable
 ) -> dict[tuple[int, int], _Tracks]:
+    """Detections by (video, category), by score (stable), at most ``max_det``; ``avg_areas`` filled later."""
     by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, r in enumerate(results):
         if r["category_id"] in cat_set:
@@ -137,53 +145,61 @@ def _dt_tracks(
         scores = np.array([results[i]["score"] for i in idx])
         order = np.argsort(-scores, kind="mergesort")[:max_det]
         g = _Tracks()
-        for o in order:
+        for o in order.tolist():
             r = results[idx[o]]
             segs = r["segmentations"]
             if not all(s is None or isinstance(s["counts"], str | bytes) for s in segs):
                 segs = [to_compressed(s, *s["size"]) if s else None for s in segs]  # uncompressed RLE given
-            g.seqs.append(segs)
+            g.rows.append(table.add(segs))
             g.ids.append(idx[o] + 1)
             g.scores.append(r["score"])
+            g.avg_areas.append(-1.0)
         groups[key] = g
-    _fill_areas(groups)
-    for g in groups.values():
-        for ar in g.areas:
-            # official: mean of the non-zero per-frame areas; a sum of integers is exact in float64, so
-            # sum / count is bit-identical to numpy's mean
-            n = int(np.count_nonzero(ar))
-            g.avg_areas.append(float(ar.sum()) / n if n else 0.0)
     return groups
 
 
-def _relevant_ious(dt: _Tracks, gt: _Tracks) -> np.ndarray:
-    """Video IoUs, exact wherever they can reach the lowest threshold (0.5); 0 elsewhere.
+def _mean_nonzero_areas(area: np.ndarray) -> np.ndarray:
+    """``[T]`` mean of each row's non-zero areas (0 when none), as the official ``np.mean`` of them.
 
-    Only IoU ≥ 0.5 can produce a match, so pairs are first screened with an upper bound from the per-frame
+    A sum of integers is exact in float64, so sum / count is bit-identical to NumPy's mean.
+    """
+    n = np.count_nonzero(area, axis=1)
+    return np.where(n > 0, area.sum(1).astype(np.float64) / np.maximum(n, 1), 0.0)
+
+
+def _group_ious(
+    pairs: list[tuple[_Tracks, _Tracks]],
+    area: np.ndarray,
+    masks: np.ndarray,
+    lengths: np.ndarray,
+    intersect: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> list[np.ndarray]:
+    """Video IoUs of every (detections, ground truth) group, exact wherever they can reach 0.5; 0 elsewhere.
+
+    Only IoU ≥ 0.5 can produce a match, so every pair is first screened with an upper bound from the per-frame
     areas alone: the intersection in a frame is at most the smaller area, and IoU = I / (A_d + A_g - I) grows
-    with I. Pairs whose bound is below 0.5 get 0 (they match at no threshold, so the result is unchanged);
-    only the others pay for the exact RLE intersection.
+    with I. Pairs whose bound is below 0.5 get 0 (they match at no threshold, so the result is unchanged); the
+    others, of all groups together, get their exact intersections in one batch.
 
     Returns:
-        ``[D, G]`` float64.
+        One ``[D, G]`` float64 matrix per group.
     """
-    ad, ag = dt.area_matrix(), gt.area_matrix()
-    F = max(ad.shape[1], ag.shape[1])
-    ad, ag = np.pad(ad, ((0, 0), (0, F - ad.shape[1]))), np.pad(ag, ((0, 0), (0, F - ag.shape[1])))
-    len_d = np.array([len(s) for s in dt.seqs])
-    len_g = np.array([len(s) for s in gt.seqs])
-    frames = np.arange(F)
-    valid = frames[None, None, :] < np.minimum(len_d[:, None], len_g[None, :])[..., None]  # zip pairing
-    inter_ub = (np.minimum(ad[:, None, :], ag[None, :, :]) * valid).sum(-1)
-    tot = (ad[:, None, :] * valid).sum(-1) + (ag[None, :, :] * valid).sum(-1)
-    ub = inter_ub / np.maximum(tot - inter_ub, 1)
-    keep = ub >= IOU_THRS[0] - 1e-9
-    ious = np.zeros(keep.shape, dtype=np.float64)
-    rows, cols = np.flatnonzero(keep.any(1)), np.flatnonzero(keep.any(0))
-    if rows.size:
-        sub = spatio_temporal_iou([dt.seqs[i] for i in rows], [gt.seqs[j] for j in cols], ad[rows], ag[cols])
-        ious[np.ix_(rows, cols)] = sub
-    return ious
+    if not pairs:
+        return []
+    da = [np.asarray(dt.rows, dtype=np.int64) for dt, _ in pairs]
+    ga = [np.asarray(gt.rows, dtype=np.int64) for _, gt in pairs]
+    a = np.concatenate([np.repeat(d, g.size) for d, g in zip(da, ga, strict=True)])
+    b = np.concatenate([np.tile(g, d.size) for d, g in zip(da, ga, strict=True)])
+    frame_area = np.append(area, 0)[masks]  # [T, F], 0 where absent
+    paired = np.arange(masks.shape[1])[None, :] < np.minimum(lengths[a], lengths[b])[:, None]
+    inter_ub = (np.minimum(frame_area[a], frame_area[b]) * paired).sum(1)
+    tot = ((frame_area[a] + frame_area[b]) * paired).sum(1)
+    keep = np.flatnonzero(inter_ub / np.maximum(tot - inter_ub, 1) >= IOU_THRS[0] - 1e-9)
+    ious = np.zeros(a.size, dtype=np.float64)
+    ious[keep] = ious_from(*track_intersections_and_unions(area, masks, lengths, a[keep], b[keep], intersect))
+    sizes = [d.size * g.size for d, g in zip(da, ga, strict=True)]
+    bounds = np.cumsum([0, *sizes])
+    return [ious[bounds[i] : bounds[i + 1]].reshape(da[i].size, ga[i].size) for i in range(len(pairs))]
 
 
 def _match(ious: np.ndarray | None, gt: _Tracks, dt: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,18 +307,21 @@ def _summary(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
     return dict(zip(STAT_KEYS, vals, strict=True))
 
 
-def evaluate_ap(gt: PathOrObj, results: PathOrObj) -> APResult:
+def evaluate_ap(gt: PathOrObj, results: PathOrObj, rles: ParseOnce | None = None) -> APResult:
     """Compute the official YouTube-VIS AP/AR (see module docstring), without mutating the inputs.
 
-    The inputs must be valid (``evaluate_ytvis`` validates both first; malformed RLE strings make pycocotools
-    loop or abort).
+    The inputs must be valid (``evaluate_ytvis`` validates both first and says what is wrong where).
 
     Args:
         gt: ground-truth json path or loaded dict.
         results: results json path or loaded list; every ``video_id`` must be a GT video.
+        rles: the parser of the compressed RLEs; pass the one the validation used to read each string once.
 
     Returns:
         An ``APResult``.
+
+    Raises:
+        ValueError: a malformed RLE string, or masks of different sizes paired in a frame.
     """
     gt_d = load_gt(gt)
     res = load_results(results)
@@ -312,27 +331,39 @@ def evaluate_ap(gt: PathOrObj, results: PathOrObj) -> APResult:
     if unknown:
         raise ValueError(f"results contain video ids not in the ground truth: {unknown[:20]}")
     cat_set = set(cat_ids)
-    gts = _gt_tracks(gt_d, cat_set)
-    dts = _dt_tracks(res, cat_set, MAX_DETS[-1])
+    table = _TrackTable()
+    gts = _gt_tracks(gt_d, cat_set, table)
+    dts = _dt_tracks(res, cat_set, MAX_DETS[-1], table)
+    once = rles if rles is not None else ParseOnce()
+    area, masks, lengths = table.build(once)
+    avg = _mean_nonzero_areas(np.append(area, 0)[masks])
+    for group in (*gts.values(), *dts.values()):
+        group.avg_areas = [
+            a if a >= 0 else float(avg[r]) for a, r in zip(group.avg_areas, group.rows, strict=True)
+        ]
     T, R, K, A, M = len(IOU_THRS), len(REC_THRS), len(cat_ids), len(AREA_RANGES), len(MAX_DETS)
+    # the (video, category) groups the official evaluator visits, in its order (videos, then categories)
+    empty = _Tracks()
+    visits = [
+        (k, gts.get((v, k)) or empty, dts.get((v, k)) or empty)
+        for v in vid_ids
+        for k in cat_ids
+        if (v, k) in gts or (v, k) in dts  # else the official evalImg is None: contributes nothing
+    ]
+    both = [(d_tr, g_tr) for _, g_tr, d_tr in visits if g_tr.ids and d_tr.ids]
+    ious_of = iter(_group_ious(both, area, masks, lengths, intersector(once, table.rles, area)))
     # per category, concatenated over videos in id order: scores, rank in group, matched, ignored; npig per area
     acc: dict[int, dict[str, list[Any]]] = {k: defaultdict(list) for k in cat_ids}
     npig = {k: np.zeros(A, dtype=np.int64) for k in cat_ids}
-    empty = _Tracks()
-    for v in vid_ids:
-        for k in cat_ids:
-            g_tr, d_tr = gts.get((v, k)), dts.get((v, k))
-            if g_tr is None and d_tr is None:
-                continue  # the official evaluator's evalImg is None: contributes nothing
-            g_tr, d_tr = g_tr or empty, d_tr or empty
-            ious = _relevant_ious(d_tr, g_tr) if g_tr.ids and d_tr.ids else None
-            matched, dt_ig, gt_ig = _match(ious, g_tr, d_tr)
-            npig[k] += (~gt_ig).sum(axis=1)
-            n = len(d_tr.ids)
-            acc[k]["scores"].append(np.asarray(d_tr.scores, dtype=np.float64).reshape(n))
-            acc[k]["rank"].append(np.arange(n))
-            acc[k]["matched"].append(matched)
-            acc[k]["ignore"].append(dt_ig)
+    for k, g_tr, d_tr in visits:
+        ious = next(ious_of) if g_tr.ids and d_tr.ids else None
+        matched, dt_ig, gt_ig = _match(ious, g_tr, d_tr)
+        npig[k] += (~gt_ig).sum(axis=1)
+        n = len(d_tr.ids)
+        acc[k]["scores"].append(np.asarray(d_tr.scores, dtype=np.float64).reshape(n))
+        acc[k]["rank"].append(np.arange(n))
+        acc[k]["matched"].append(matched)
+        acc[k]["ignore"].append(dt_ig)
     precision = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
     for ki, k in enumerate(cat_ids):

@@ -1,0 +1,159 @@
+"""The compressed-RLE string parser of pycocotools' C library (``rleFrString`` in ``maskApi.c``), called through
+ctypes on many strings at once.
+
+``pycocotools._mask`` exports the C functions of ``maskApi.c`` (``rleFrString``, ``rleFree``, ...): the same
+parser that every pycocotools call on a compressed string runs. Here it reads *all* strings of a batch in one call:
+they are joined behind three ``"0"`` numbers, so that every number of the batch is stored as pycocotools stores
+the third and later numbers of one string (``count[k] = x[k] + count[k - 2]``, modulo 2³² in ``uint``). A string
+starting at number ``S`` then has its ``j``-th run length ``c_j`` recovered by one subtraction in the same modulo:
+``G[S+j] - G[S-2]`` for ``j = 0``, ``G[S+j] - G[S-1]`` for odd ``j``, ``G[S+j] - G[S]`` for even ``j ≥ 2``
+(telescoping the two running sums).
+
+Only strings that are safe and exact to parse this way come here (the caller screens them, see
+``rle_check._parse_chunk``): characters in ``'0'..'o'``, the last number terminated, no number longer than 6
+characters (30 bits, so the C ``int`` shifts are exact), and frames below 2²⁹ pixels. Then every true run length
+that a check needs is recovered exactly: while a chain stays in ``[0, h·w]``, its next value lies in
+``(-2²⁹, h·w + 2²⁹)``, which the modulo maps one-to-one, so "every ``c_j`` in ``[0, h·w]`` read modulo 2³²" is
+"every true ``c_j`` in ``[0, h·w]``".
+"""
+
+from __future__ import annotations
+
+import ctypes
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+#: Frames at or above this many pixels are parsed by the NumPy parser (the modular argument above needs it).
+MAX_PIXELS = 1 << 29
+#: Longest number (in characters) parsed here: 6 characters = 30 bits.
+MAX_NUMBER_CHARS = 6
+
+
+class _Rle(ctypes.Structure):
+    _fields_ = [
+        ("h", ctypes.c_size_t),
+        ("w", ctypes.c_size_t),
+        ("m", ctypes.c_size_t),
+        ("cnts", ctypes.POINTER(ctypes.c_uint)),
+    ]
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    """pycocotools' C library with ``rleFrString`` / ``rleFree`` typed, or None if it does not export them."""
+    try:
+        from pycocotools import _mask
+
+        lib = ctypes.CDLL(_mask.__file__)
+        parse, free, _ = lib.rleFrString, lib.rleFree, lib.rleIou
+    except (ImportError, OSError, AttributeError):
+        return None
+    parse.argtypes = [ctypes.POINTER(_Rle), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
+    parse.restype = None
+    free.argtypes = [ctypes.POINTER(_Rle)]
+    free.restype = None
+    return lib
+
+
+def available() -> bool:
+    """Whether the installed pycocotools exports its C string parser."""
+    return _library() is not None
+
+
+def running_counts(joined: bytes) -> np.ndarray:
+    """``G``: pycocotools' stored counts of ``b"000" + joined`` read as one string.
+
+    Args:
+        joined: screened compressed strings, concatenated.
+
+    Returns:
+        ``[3 + numbers in joined]`` uint32 (the three leading zeros included).
+    """
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("pycocotools does not export rleFrString")
+    rle = _Rle()
+    lib.rleFrString(ctypes.byref(rle), b"000" + joined, 0, 0)  # releases the GIL (ctypes)
+    try:
+        if rle.m == 0:
+            return np.zeros(0, dtype=np.uint32)
+        buf = (ctypes.c_uint * rle.m).from_address(ctypes.addressof(rle.cnts.contents))
+        return np.frombuffer(buf, dtype=np.uint32).copy()
+    finally:
+        lib.rleFree(ctypes.byref(rle))
+
+
+def run_lengths(g: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each string's run lengths from ``G`` (module docstring), modulo 2³².
+
+    Args:
+        g: ``running_counts`` of the strings.
+        nums: ``[S]`` int64 numbers per string (all > 0), ``Σ nums = len(g) - 3``.
+
+    Returns:
+        ``[Σ nums]`` uint32: string ``s``'s run lengths, strings one after another, and ``[Σ nums]`` bool:
+        the run is a foreground one (odd index within its string).
+    """
+    start = 3 + np.cumsum(nums) - nums  # index in g of each string's first number
+    odd = np.zeros(g.size - 3, dtype=bool)
+    odd[1::2] = True  # odd position among the numbers ...
+    odd ^= np.repeat(((start - 3) & 1).astype(bool), nums)  # ... xor the string's first position: odd j
+    base = np.repeat(g[start], nums)
+    np.copyto(base, np.repeat(g[start - 1], nums), where=odd)
+    base[start - 3] = g[start - 2]  # the first number of a string is not delta-coded
+    return g[3:] - base, odd
+
+
+@cache
+def _typed_iou(lib: ctypes.CDLL) -> Any:
+    fn = lib.rleIou
+    ptr, siz = ctypes.c_void_p, ctypes.c_size_t
+    fn.argtypes = [ptr, ptr, siz, siz, ptr, ptr]  # dt, gt, m, n, iscrowd, o
+    fn.restype = None
+    return fn
+
+
+def rle_table(counts: np.ndarray, first: np.ndarray, nums: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """maskApi.h ``RLE`` structs (``h, w, m, cnts``) of masks whose runs lie in ``counts``.
+
+    Args:
+        counts: ``[N]`` uint32 run lengths (must stay alive while the table is used).
+        first: ``[S]`` int64 first run of each mask.
+        nums: ``[S]`` int64 runs of each mask.
+        size: ``[S, 2]`` int64 ``(h, w)``.
+
+    Returns:
+        ``[S, 4]`` uint64, one 32-byte struct per row.
+    """
+    if counts.dtype != np.uint32 or not counts.flags.c_contiguous:
+        raise TypeError("counts must be a contiguous uint32 array")
+    table = np.zeros((first.size, 4), dtype=np.uint64)
+    table[:, :2] = size
+    table[:, 2] = nums
+    table[:, 3] = counts.ctypes.data + 4 * first.astype(np.uint64)
+    return table
+
+
+def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of masks ``a[q]`` and ``b[q]`` for every ``q``, by pycocotools' C ``rleIou`` on already parsed runs
+    (no string is read again; one C call per pair, each a linear walk over both masks' runs).
+
+    Args:
+        table: ``rle_table`` of valid masks (their runs must add up to ``h · w``: ``rleIou`` walks them).
+        a: ``[Q]`` int64 rows of ``table``.
+        b: ``[Q]`` int64 rows of ``table``.
+
+    Returns:
+        ``[Q]`` float64 IoU; -1 where the two sizes differ.
+    """
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("pycocotools does not export rleIou")
+    iou = _typed_iou(lib)
+    out = np.zeros(a.size, dtype=np.float64)
+    base, out_at = table.ctypes.data, out.ctypes.data
+    for q, (i, j) in enumerate(zip((base + 32 * a).tolist(), (base + 32 * b).tolist(), strict=True)):
+        iou(i, j, 1, 1, None, out_at + 8 * q)
+    return out
