@@ -210,11 +210,14 @@ def _parse_chunk(rles: list[dict[str, Any]]) -> _Parsed:
     return valid, area, counts, nums
 
 
-def parse_compressed(rles: list[dict[str, Any]], workers: int | None = None) -> ParsedRles:
+def parse_chunks(rles: list[dict[str, Any]], workers: int | None = None) -> list[ParsedRles]:
     """Parse compressed RLEs into their run lengths and check them (:func:`_parse_chunk`), in chunks of ``CHUNK``.
 
     The chunks run on ``workers`` threads (default: the CPU count, at most 4; the C parser and NumPy release
     the GIL in the passes that matter).
+
+    Returns:
+        One ``ParsedRles`` per chunk of ``CHUNK`` consecutive strings (one, empty, for no strings).
     """
     parts = [rles[i : i + CHUNK] for i in range(0, len(rles), CHUNK)] or [rles]
     workers = workers or min(4, os.cpu_count() or 1)
@@ -223,7 +226,15 @@ def parse_compressed(rles: list[dict[str, Any]], workers: int | None = None) -> 
     else:
         with ThreadPoolExecutor(workers) as pool:
             done = list(pool.map(_parse_chunk, parts))
-    valid, area, counts, nums = (np.concatenate([d[i] for d in done]) for i in range(4))
+    return [ParsedRles(v, a, c, np.cumsum(n) - n, n) for v, a, c, n in done]
+
+
+def parse_compressed(rles: list[dict[str, Any]], workers: int | None = None) -> ParsedRles:
+    """:func:`parse_chunks` as one ``ParsedRles`` (runs contiguous, in string order)."""
+    done = parse_chunks(rles, workers)
+    if len(done) == 1:
+        return done[0]
+    valid, area, counts, nums = (np.concatenate([d[i] for d in done]) for i in (0, 1, 2, 4))
     return ParsedRles(valid, area, counts, np.cumsum(nums) - nums, nums)
 
 

@@ -7,83 +7,95 @@ from typing import Any
 import numpy as np
 
 from querytrack.core import rle_parse_c
-from querytrack.core.rle_check import ParsedRles, parse_compressed
+from querytrack.core.rle_check import ParsedRles, parse_chunks
 
 
 class ParseOnce:
     """Parses compressed RLE dicts and remembers the result, so that validation and evaluation read every string
-    once: pass ``valid`` as the validators' string check, then ``areas`` / ``parsed`` to the evaluation.
+    once: pass ``check`` as the validators' string check, then ``index`` the evaluation's masks and read their
+    ``valid`` / ``area`` / ``parsed`` runs / ``c_table`` by position.
 
     Dicts are recognised by identity (the cache holds a reference to each, so an id is never reused while it
-    lives); a dict not seen before is parsed when asked for.
+    lives); a dict not seen before is parsed when indexed.
     """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers
         self._seen: dict[int, int] = {}  # id(dict) -> position
         self._keep: list[dict[str, Any]] = []
-        self._batches: list[ParsedRles] = []
-        self._batch = np.zeros(0, dtype=np.int64)  # per position: its batch ...
-        self._index = np.zeros(0, dtype=np.int64)  # ... and its index in that batch
+        self._chunks: list[ParsedRles] = []  # parsed in chunks; a position's chunk and index in it:
+        self._chunk = np.zeros(0, dtype=np.int64)
+        self._index = np.zeros(0, dtype=np.int64)
+        self._valid = np.zeros(0, dtype=bool)
+        self._area = np.zeros(0, dtype=np.int64)
 
-    def _positions(self, rles: list[dict[str, Any]]) -> np.ndarray:
+    def index(self, rles: list[dict[str, Any]]) -> np.ndarray:
+        """``[len(rles)]`` int64 positions of ``rles`` here, parsing those not seen before."""
         seen = self._seen
-        new = [r for r in {id(r): r for r in rles if id(r) not in seen}.values()]
+        new = list({id(r): r for r in rles if id(r) not in seen}.values())
         if new:
-            self._batches.append(parse_compressed(new, self.workers))
+            chunks = parse_chunks(new, self.workers)
             base = len(self._keep)
-            seen.update((id(r), base + i) for i, r in enumerate(new))
+            seen.update(zip(map(id, new), range(base, base + len(new)), strict=True))
             self._keep += new
-            self._batch = np.append(self._batch, np.full(len(new), len(self._batches) - 1))
-            self._index = np.append(self._index, np.arange(len(new)))
-        return np.fromiter((seen[id(r)] for r in rles), dtype=np.int64, count=len(rles))
+            self._chunk = np.concatenate(
+                [self._chunk, *(np.full(c.valid.size, len(self._chunks) + i) for i, c in enumerate(chunks))]
+            )
+            self._index = np.concatenate([self._index, *(np.arange(c.valid.size) for c in chunks)])
+            self._valid = np.concatenate([self._valid, *(c.valid for c in chunks)])
+            self._area = np.concatenate([self._area, *(c.area for c in chunks)])
+            self._chunks += chunks
+        return np.fromiter(map(seen.__getitem__, map(id, rles)), dtype=np.int64, count=len(rles))
 
-    def _field(self, name: str, pos: np.ndarray) -> np.ndarray:
-        if pos.size == 0:
-            return np.zeros(0, dtype=bool if name == "valid" else np.int64)
-        if len(self._batches) == 1:
-            return getattr(self._batches[0], name)[pos]
-        out = np.concatenate([getattr(b, name) for b in self._batches])
-        offsets = np.cumsum([0, *(b.valid.size for b in self._batches)])
-        return out[offsets[self._batch[pos]] + self._index[pos]]
+    def check(self, rles: list[dict[str, Any]]) -> np.ndarray:
+        """``[len(rles)]`` bool, as ``compressed_rle_valid`` (the validators' string check)."""
+        pos = self.index(rles)  # before reading self._valid: indexing may grow it
+        return self._valid[pos]
 
-    def valid(self, rles: list[dict[str, Any]]) -> np.ndarray:
-        """``[len(rles)]`` bool, as ``compressed_rle_valid``."""
-        return self._field("valid", self._positions(rles))
+    @property
+    def areas(self) -> np.ndarray:
+        """``[positions]`` int64 foreground pixels of every mask parsed so far, by position."""
+        return self._area
 
-    def areas(self, rles: list[dict[str, Any]]) -> np.ndarray:
-        """``[len(rles)]`` int64 foreground pixels (meaningful where valid)."""
-        return self._field("area", self._positions(rles))
+    def sizes(self, pos: np.ndarray) -> np.ndarray:
+        """``[P, 2]`` int64 ``(h, w)`` of the masks at ``pos``."""
+        keep = self._keep
+        return np.array([keep[i]["size"] for i in pos.tolist()], dtype=np.int64).reshape(-1, 2)
 
-    def parsed(self, rles: list[dict[str, Any]]) -> ParsedRles:
-        """The runs of ``rles``, contiguous in their order, as ``parse_compressed`` would return them."""
-        pos = self._positions(rles)
-        if not self._batches:
-            return parse_compressed([])
-        nums = self._field("nums", pos)
+    def valid(self, pos: np.ndarray) -> np.ndarray:
+        """``[P]`` bool: the strings at positions ``pos`` are well formed."""
+        return self._valid[pos]
+
+    def area(self, pos: np.ndarray) -> np.ndarray:
+        """``[P]`` int64 foreground pixels of the masks at ``pos`` (meaningful where valid)."""
+        return self._area[pos]
+
+    def _by_chunk(self, pos: np.ndarray) -> list[tuple[ParsedRles, np.ndarray, np.ndarray]]:
+        """``(chunk, rows of pos in it, their indices in the chunk)`` for every chunk ``pos`` touches."""
+        chunk, index = self._chunk[pos], self._index[pos]
+        out = []
+        for c in np.unique(chunk).tolist():
+            sel = np.flatnonzero(chunk == c)
+            out.append((self._chunks[c], sel, index[sel]))
+        return out
+
+    def parsed(self, pos: np.ndarray) -> ParsedRles:
+        """The runs of the masks at ``pos``, contiguous in that order."""
+        nums = np.zeros(pos.size, dtype=np.int64)
+        for chunk, sel, idx in self._by_chunk(pos):
+            nums[sel] = chunk.nums[idx]
         first = np.cumsum(nums) - nums
         counts = np.empty(int(nums.sum()), dtype=np.uint32)
-        batch, index = self._batch[pos], self._index[pos]
-        for b, parsed in enumerate(self._batches):
-            sel = np.flatnonzero(batch == b)
-            if sel.size == 0:
-                continue
-            src, dst, n = parsed.first[index[sel]], first[sel], nums[sel]
-            start = np.cumsum(n) - n
-            offs = np.arange(int(n.sum())) - np.repeat(start, n)
-            counts[np.repeat(dst, n) + offs] = parsed.counts[np.repeat(src, n) + offs]
-        return ParsedRles(self._field("valid", pos), self._field("area", pos), counts, first, nums)
+        for chunk, sel, idx in self._by_chunk(pos):
+            n = nums[sel]
+            offs = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+            counts[np.repeat(first[sel], n) + offs] = chunk.counts[np.repeat(chunk.first[idx], n) + offs]
+        return ParsedRles(self._valid[pos], self._area[pos], counts, first, nums)
 
-    def c_table(self, rles: list[dict[str, Any]]) -> np.ndarray:
-        """pycocotools ``RLE`` structs of ``rles`` pointing at the runs held here (``rle_parse_c.rle_table``);
-        valid only while this object lives."""
-        pos = self._positions(rles)
+    def c_table(self, pos: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """pycocotools ``RLE`` structs of the masks at ``pos`` (sizes ``size [P, 2]``), pointing at the runs held
+        here (``rle_parse_c.rle_table``): valid only while this object lives."""
         table = np.zeros((pos.size, 4), dtype=np.uint64)
-        size = np.array([r["size"] for r in rles], dtype=np.int64).reshape(-1, 2)
-        batch, index = self._batch[pos], self._index[pos]
-        for b, parsed in enumerate(self._batches):
-            sel = np.flatnonzero(batch == b)
-            if sel.size:
-                i = index[sel]
-                table[sel] = rle_parse_c.rle_table(parsed.counts, parsed.first[i], parsed.nums[i], size[sel])
+        for chunk, sel, idx in self._by_chunk(pos):
+            table[sel] = rle_parse_c.rle_table(chunk.counts, chunk.first[idx], chunk.nums[idx], size[sel])
         return table

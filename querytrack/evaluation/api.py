@@ -54,7 +54,7 @@ def check_results(
         check_rle_counts: parse every compressed RLE string (default; pycocotools hangs or reads garbage on
             malformed ones, so only turn it off for results this process encoded itself).
         path: the results file, for the error message.
-        rle_valid: the check of the compressed strings (``ParseOnce.valid`` keeps the runs for the evaluation).
+        rle_valid: the check of the compressed strings (``ParseOnce.check`` keeps the runs for the evaluation).
 
     Returns:
         The entries to evaluate and the problems found.
@@ -110,7 +110,7 @@ def evaluate_ytvis(
     """
     gt_d = load_gt(gt)
     once = ParseOnce()  # each string is parsed once: by the validation, its runs then reused for the IoUs
-    check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None, rle_valid=once.valid)
+    check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None, rle_valid=once.check)
     res_path = results if isinstance(results, str | os.PathLike) else None
     res, _ = check_results(
         gt_d,
@@ -118,7 +118,7 @@ def evaluate_ytvis(
         strict=strict,
         check_rle_counts=check_rle_counts,
         path=res_path,
-        rle_valid=once.valid,
+        rle_valid=once.check,
     )
     ap = evaluate_ap(gt_d, res, rles=once)
     out = {k: ap.stats[k] for k in STAT_KEYS}

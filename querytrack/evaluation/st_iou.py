@@ -56,11 +56,9 @@ def track_intersections_and_unions(
     return inter, sums - inter
 
 
-def intersector(
-    once: ParseOnce, rles: Sequence[RLE], area: np.ndarray
-) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``intersect`` for :func:`track_intersections_and_unions` over the masks ``rles`` (parsed by ``once``,
-    areas ``area``), in one batch.
+def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``intersect`` for :func:`track_intersections_and_unions` over masks given by their positions in ``once``
+    (``ParseOnce.index``), in one batch.
 
     With pycocotools' C library (``rle_parse_c.available()``): its ``rleIou`` on the runs already parsed, one
     call per pair, and the exact integer intersection recovered from the IoU (``i = iou (a + b) / (1 + iou)``,
@@ -72,17 +70,16 @@ def intersector(
 
     def intersect(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
         ids, inv = np.unique(np.concatenate([ma, mb]), return_inverse=True)
-        subset = [rles[i] for i in ids.tolist()]
         la, lb = inv[: ma.size], inv[ma.size :]
-        if not once.valid(subset).all():
+        if not once.valid(ids).all():
             raise ValueError("malformed RLE string")
         if rle_parse_c.available():
-            iou = rle_parse_c.pair_ious(once.c_table(subset), la, lb)
+            iou = rle_parse_c.pair_ious(once.c_table(ids, once.sizes(ids)), la, lb)
             if (iou < 0).any():
                 raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
-            tot = (area[ma] + area[mb]).astype(np.float64)
+            tot = (once.areas[ma] + once.areas[mb]).astype(np.float64)
             return np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
-        runs = MaskRuns.from_parsed(once.parsed(subset))
+        runs = MaskRuns.from_parsed(once.parsed(ids))
         if (runs.pixels[la] != runs.pixels[lb]).any():
             raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
         return runs.intersections(la, lb)
@@ -111,11 +108,10 @@ def spatio_temporal_iou(dt_seqs: Sequence[RleSeq], gt_seqs: Sequence[RleSeq]) ->
                 masks[t, f] = len(flat)
                 flat.append(r)
     once = ParseOnce()
+    masks = np.where(masks >= 0, np.append(once.index(flat), -1)[masks], -1)
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     a, b = np.repeat(np.arange(D), G), np.tile(np.arange(D, D + G), D)
-    inter, union = track_intersections_and_unions(
-        once.areas(flat), masks, lengths, a, b, intersector(once, flat, once.areas(flat))
-    )
+    inter, union = track_intersections_and_unions(once.areas, masks, lengths, a, b, intersector(once))
     return ious_from(inter, union).reshape(D, G)
 
 

@@ -74,21 +74,21 @@ class _TrackTable:
         self.frames.append(idx)
         return len(self.frames) - 1
 
-    def build(self, once: ParseOnce) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Parse the RLEs (``once``) and return ``(area [S], masks [T, F], lengths [T])``.
+    def build(self, once: ParseOnce) -> tuple[np.ndarray, np.ndarray]:
+        """Parse the RLEs (``once``) and return ``(masks [T, F], lengths [T])``: each track's masks as their
+        positions in ``once``, -1 where absent.
 
         Raises:
             ValueError: a malformed RLE string.
         """
-        valid = once.valid(self.rles)
-        if not valid.all():
-            raise ValueError(f"{int((~valid).sum())} malformed RLE string(s)")
-        area = once.areas(self.rles)
+        pos = once.index(self.rles)
+        if not once.valid(pos).all():
+            raise ValueError(f"{int((~once.valid(pos)).sum())} malformed RLE string(s)")
         lengths = np.fromiter(map(len, self.frames), dtype=np.int64, count=len(self.frames))
         masks = np.full((len(self.frames), int(lengths.max(initial=0))), -1, dtype=np.int64)
         for t, idx in enumerate(self.frames):
             masks[t, : len(idx)] = idx
-        return area, masks, lengths
+        return np.where(masks >= 0, np.append(pos, -1)[masks], -1), lengths
 
 
 @dataclass
@@ -335,7 +335,8 @@ def evaluate_ap(gt: PathOrObj, results: PathOrObj, rles: ParseOnce | None = None
     gts = _gt_tracks(gt_d, cat_set, table)
     dts = _dt_tracks(res, cat_set, MAX_DETS[-1], table)
     once = rles if rles is not None else ParseOnce()
-    area, masks, lengths = table.build(once)
+    masks, lengths = table.build(once)
+    area = once.areas
     avg = _mean_nonzero_areas(np.append(area, 0)[masks])
     for group in (*gts.values(), *dts.values()):
         group.avg_areas = [
@@ -351,7 +352,7 @@ def evaluate_ap(gt: PathOrObj, results: PathOrObj, rles: ParseOnce | None = None
         if (v, k) in gts or (v, k) in dts  # else the official evalImg is None: contributes nothing
     ]
     both = [(d_tr, g_tr) for _, g_tr, d_tr in visits if g_tr.ids and d_tr.ids]
-    ious_of = iter(_group_ious(both, area, masks, lengths, intersector(once, table.rles, area)))
+    ious_of = iter(_group_ious(both, area, masks, lengths, intersector(once)))
     # per category, concatenated over videos in id order: scores, rank in group, matched, ignored; npig per area
     acc: dict[int, dict[str, list[Any]]] = {k: defaultdict(list) for k in cat_ids}
     npig = {k: np.zeros(A, dtype=np.int64) for k in cat_ids}
