@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeGuard
 
@@ -73,6 +74,44 @@ def _is_finite_number(x: Any) -> bool:
         return math.isfinite(x)
     except OverflowError:
         return False
+
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def finite_numbers(values: Sequence[Any]) -> bool:
+    """Fast check: every value is a JSON number (int or float, not bool) that a float holds finitely."""
+    return all(
+        (type(v) is int or type(v) is float) and -_FLOAT_MAX <= v <= _FLOAT_MAX  # NaN fails the comparison
+        for v in values
+    )
+
+
+def compressed_frames_ok(segs: Sequence[Any], size: list[int]) -> bool:
+    """Fast path of the validators: every frame is null or ``{"size": size (two ints), "counts": str}``."""
+    return all(
+        s is None
+        or (
+            type(s) is dict
+            and type(s.get("counts")) is str
+            and (z := s.get("size")) == size
+            and type(z[0]) is int is type(z[1])
+        )
+        for s in segs
+    )
+
+
+def _boxes_ok(boxes: list[Any]) -> bool:
+    """Fast path: every box is null or four finite numbers with non-negative width and height."""
+    return all(
+        b is None or (type(b) is list and len(b) == 4 and finite_numbers(b) and b[2] >= 0 and b[3] >= 0)
+        for b in boxes
+    )
+
+
+def _areas_ok(areas: list[Any]) -> bool:
+    """Fast path: every area is null or a finite number ≥ 0."""
+    return all(a is None or ((type(a) is int or type(a) is float) and 0 <= a <= _FLOAT_MAX) for a in areas)
 
 
 def _frame_list(frames: list[int]) -> str:
@@ -260,7 +299,9 @@ def validate(
                     f"{where}: field '{field_name}' has {len(values)} entries but the video has {length} frames"
                 )
         segs = ann["segmentations"]
-        if isinstance(segs, list):
+        if isinstance(segs, list) and compressed_frames_ok(segs[:length], [h, w]):
+            pending += [(where, t, segm) for t, segm in enumerate(segs[:length]) if segm is not None]
+        elif isinstance(segs, list):
             for t, segm in enumerate(segs[:length]):
                 if segm is None:
                     continue
@@ -270,13 +311,13 @@ def validate(
                 elif isinstance(segm, dict) and isinstance(segm["counts"], str | bytes):
                     pending.append((where, t, segm))
         boxes = ann.get("bboxes")
-        if isinstance(boxes, list):
+        if isinstance(boxes, list) and not _boxes_ok(boxes[:length]):
             for t, box in enumerate(boxes[:length]):
                 err = None if box is None else _box_problem(box)
                 if err:
                     problems.append(f"{where}: field 'bboxes', frame {t}: {err}")
         areas = ann.get("areas")
-        if isinstance(areas, list):
+        if isinstance(areas, list) and not _areas_ok(areas[:length]):
             bad = [t for t, a in enumerate(areas[:length]) if a is not None and not _area_ok(a)]
             if bad:
                 problems.append(

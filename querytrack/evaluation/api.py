@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from querytrack.core.gc_pause import gc_paused
 from querytrack.core.rle_check import compressed_rle_valid
 from querytrack.core.rle_once import ParseOnce
 from querytrack.core.ytvis_format import YTVISFormatError, validate
@@ -108,19 +109,20 @@ def evaluate_ytvis(
         UserError: a file cannot be read (``querytrack.core.cli``); ``YTVISFormatError``: invalid ground truth;
             ``InvalidResultsError``: invalid results (strict mode).
     """
-    gt_d = load_gt(gt)
-    once = ParseOnce()  # each string is parsed once: by the validation, its runs then reused for the IoUs
-    check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None, rle_valid=once.check)
-    res_path = results if isinstance(results, str | os.PathLike) else None
-    res, _ = check_results(
-        gt_d,
-        load_results(results),
-        strict=strict,
-        check_rle_counts=check_rle_counts,
-        path=res_path,
-        rle_valid=once.check,
-    )
-    ap = evaluate_ap(gt_d, res, rles=once)
+    with gc_paused():  # millions of JSON objects, no cycles: the collector would only walk them
+        gt_d = load_gt(gt)
+        once = ParseOnce()  # each string is parsed once: by the validation, its runs then reused for the IoUs
+        check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None, rle_valid=once.check)
+        res_path = results if isinstance(results, str | os.PathLike) else None
+        res, _ = check_results(
+            gt_d,
+            load_results(results),
+            strict=strict,
+            check_rle_counts=check_rle_counts,
+            path=res_path,
+            rle_valid=once.check,
+        )
+        ap = evaluate_ap(gt_d, res, rles=once)
     out = {k: ap.stats[k] for k in STAT_KEYS}
     if per_category:
         names = {c["id"]: c.get("name", str(c["id"])) for c in gt_d["categories"]}

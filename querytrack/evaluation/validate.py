@@ -14,7 +14,7 @@ import numpy as np
 
 from querytrack.core.errors import UserError
 from querytrack.core.rle_check import compressed_rle_valid
-from querytrack.core.ytvis_format import MAX_TRACKS_PER_VIDEO
+from querytrack.core.ytvis_format import MAX_TRACKS_PER_VIDEO, compressed_frames_ok
 from querytrack.evaluation.io import video_num_frames
 
 REQUIRED_KEYS = ("video_id", "category_id", "score", "segmentations")
@@ -102,14 +102,6 @@ def _score_problem(s: Any, check_range: bool) -> str | None:
     return None
 
 
-def _well_formed(segs: list[Any], size: list[int]) -> bool:
-    """Fast path: every frame is null or a dict with the right size and string counts."""
-    return all(
-        s is None or (type(s) is dict and s.get("size") == size and type(s.get("counts")) is str)
-        for s in segs
-    )
-
-
 def _check_segmentations(
     i: int, vid: Any, segs: Any, n: int, size: list[int], require_compressed: bool, pending: list[Any] | None
 ) -> list[Problem]:
@@ -119,7 +111,9 @@ def _check_segmentations(
     out = []
     if len(segs) != n:
         out.append(Problem(i, vid, "length", f"{len(segs)} segmentations for a video of {n} frames"))
-    if pending is None and _well_formed(segs, size):
+    if compressed_frames_ok(segs, size):
+        if pending is not None:
+            pending += [(i, vid, f, s) for f, s in enumerate(segs) if s is not None]
         return out
     bad: dict[str, list[int]] = defaultdict(list)
     for f, s in enumerate(segs):

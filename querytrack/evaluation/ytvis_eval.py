@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from querytrack.core.gc_pause import gc_paused
 from querytrack.core.rle import RLE, to_compressed
 from querytrack.core.rle_once import ParseOnce
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
@@ -323,8 +324,11 @@ def evaluate_ap(gt: PathOrObj, results: PathOrObj, rles: ParseOnce | None = None
     Raises:
         ValueError: a malformed RLE string, or masks of different sizes paired in a frame.
     """
-    gt_d = load_gt(gt)
-    res = load_results(results)
+    with gc_paused():
+        return _evaluate_ap(load_gt(gt), load_results(results), rles if rles is not None else ParseOnce())
+
+
+def _evaluate_ap(gt_d: dict[str, Any], res: list[dict[str, Any]], once: ParseOnce) -> APResult:
     vid_ids = sorted({int(v["id"]) for v in gt_d["videos"]})
     cat_ids = sorted({int(c["id"]) for c in gt_d["categories"]})
     unknown = sorted({r["video_id"] for r in res} - set(vid_ids))
@@ -334,7 +338,6 @@ def evaluate_ap(gt: PathOrObj, results: PathOrObj, rles: ParseOnce | None = None
     table = _TrackTable()
     gts = _gt_tracks(gt_d, cat_set, table)
     dts = _dt_tracks(res, cat_set, MAX_DETS[-1], table)
-    once = rles if rles is not None else ParseOnce()
     masks, lengths = table.build(once)
     area = once.areas
     avg = _mean_nonzero_areas(np.append(area, 0)[masks])
