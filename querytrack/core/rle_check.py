@@ -192,11 +192,10 @@ def _parse_chunk(rles: list[dict[str, Any]]) -> _Parsed:
     )
     nums[clean] = terminators[clean]
     text = joined if clean.size == n else b"".join([strs[i] for i in clean.tolist()])
-    runs, odd = rle_parse_c.run_lengths(rle_parse_c.running_counts(text), nums[clean])
+    runs, foreground, total = rle_parse_c.run_lengths(rle_parse_c.running_counts(text), nums[clean])
     first = np.cumsum(nums[clean]) - nums[clean]
-    total = np.add.reduceat(runs, first, dtype=np.int64)
     valid[clean] = (np.maximum.reduceat(runs, first) <= hw[clean]) & (total == hw[clean])
-    area[clean] = np.add.reduceat(np.where(odd, runs, 0), first, dtype=np.int64)
+    area[clean] = foreground
     counts = runs
     rest = np.flatnonzero(dirty)
     if rest.size:  # their runs go after the clean strings' ones

@@ -85,25 +85,51 @@ def running_counts(joined: bytes) -> np.ndarray:
         lib.rleFree(ctypes.byref(rle))
 
 
-def run_lengths(g: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each string's run lengths from ``G`` (module docstring), modulo 2³².
+def _class_sums(values: np.ndarray, begin: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``[S]`` int64 sums of ``values[begin[s] : begin[s] + count[s]]`` (0 where ``count`` is 0)."""
+    out = np.zeros(begin.size, dtype=np.int64)
+    has = count > 0
+    if has.any():
+        out[has] = np.add.reduceat(values, begin[has], dtype=np.int64)
+    return out
+
+
+def run_lengths(g: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each string's run lengths from ``G`` (module docstring), modulo 2³², with their sums.
+
+    Positions ``p`` among the numbers are split by parity: within one string, all positions of one parity are
+    runs of one kind (background when their index ``j`` in the string is even, foreground when odd), so each
+    parity class needs one ``repeat`` of its per-string base and one strided subtraction.
 
     Args:
         g: ``running_counts`` of the strings.
         nums: ``[S]`` int64 numbers per string (all > 0), ``Σ nums = len(g) - 3``.
 
     Returns:
-        ``[Σ nums]`` uint32: string ``s``'s run lengths, strings one after another, and ``[Σ nums]`` bool:
-        the run is a foreground one (odd index within its string).
+        ``runs [Σ nums]`` uint32 (string ``s``'s run lengths, strings one after another), ``foreground [S]``
+        int64 (sum of the odd runs: the mask area) and ``total [S]`` int64 (sum of all runs), the sums exact
+        where every run is below 2³¹.
     """
-    start = 3 + np.cumsum(nums) - nums  # index in g of each string's first number
-    odd = np.zeros(g.size - 3, dtype=bool)
-    odd[1::2] = True  # odd position among the numbers ...
-    odd ^= np.repeat(((start - 3) & 1).astype(bool), nums)  # ... xor the string's first position: odd j
-    base = np.repeat(g[start], nums)
-    np.copyto(base, np.repeat(g[start - 1], nums), where=odd)
-    base[start - 3] = g[start - 2]  # the first number of a string is not delta-coded
-    return g[3:] - base, odd
+    first = np.cumsum(nums) - nums  # position of each string's first number
+    start = first + 3  # its index in g
+    runs = np.empty(g.size - 3, dtype=np.uint32)
+    sums = []
+    for q in (0, 1):
+        p0 = first + ((q - first) & 1)  # first position of parity q in the string
+        count = np.maximum(0, (first + nums - p0 + 1) // 2)
+        odd_j = ((q - first) & 1).astype(bool)  # these positions have odd j: based on g[S - 1], else g[S]
+        base = np.where(odd_j, g[start - 1], g[start])
+        np.subtract(g[3 + q :: 2], np.repeat(base, count), out=runs[q::2])
+        sums.append((odd_j, _class_sums(runs[q::2], (p0 - q) // 2, count)))
+    runs[first] = g[start] - g[start - 2]  # the first number of a string is not delta-coded
+    (odd0, sum0), (_, sum1) = sums
+    # the first number (j = 0, even) was summed with base g[S] above: correct its class sum
+    fix = runs[first].astype(np.int64)  # (it was counted as g[S] - g[S] = 0)
+    first_class_is_0 = (first & 1) == 0
+    sum0 = sum0 + np.where(first_class_is_0, fix, 0)
+    sum1 = sum1 + np.where(first_class_is_0, 0, fix)
+    foreground = np.where(odd0, sum0, sum1)
+    return runs, foreground, sum0 + sum1
 
 
 @cache
