@@ -23,7 +23,9 @@ ORDER: list[tuple[str, list[str]]] = [
     ("data.py", []),
     ("detector.py", ["--threads", "2"]),
     ("tracking.py", ["--height", "360", "--width", "640"]),
-    ("evaluation.py", []),
+    ("evaluation.py", ["--workload", "dense"]),
+    ("evaluation.py", ["--workload", "ytvis"]),
+    ("evaluation.py", ["--workload", "realres"]),
     ("training.py", []),
     ("onnx_frame.py", ["--threads", "2"]),
     ("gpu_step.py", []),
@@ -80,7 +82,7 @@ def main() -> int:
             if not path.is_file():
                 print(f"== {name}: not present, skipped\n")
                 continue
-            summary = Path(tmp) / f"{path.stem}.json"
+            summary = Path(tmp) / f"{path.stem}{'_'.join(['', *extra])}.json"
             args = [] if name == "gpu_step.py" else ["--summary", str(summary)]
             print(f"== {name} {' '.join(extra)}", flush=True)
             rc = subprocess.call([sys.executable, str(path), *extra, *args])

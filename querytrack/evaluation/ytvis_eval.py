@@ -57,23 +57,15 @@ class _Tracks:
 
 
 class _TrackTable:
-    """Every track's per-frame masks as indices into one flat list of compressed RLEs (parsed once)."""
+    """Every track's per-frame masks, to be parsed once and indexed by position (``ParseOnce``)."""
 
     def __init__(self) -> None:
-        self.rles: list[RLE] = []
-        self.frames: list[list[int]] = []  # per track: mask index per frame, -1 where absent
+        self.seqs: list[list[RLE | None]] = []  # per track: compressed RLE per frame, None where absent
 
     def add(self, seq: list[RLE | None]) -> int:
-        """Append a track (its per-frame RLEs, ``None`` where absent); return its row."""
-        idx = []
-        for r in seq:
-            if r is None:
-                idx.append(-1)
-            else:
-                idx.append(len(self.rles))
-                self.rles.append(r)
-        self.frames.append(idx)
-        return len(self.frames) - 1
+        """Append a track (its per-frame compressed RLEs, ``None`` where absent); return its row."""
+        self.seqs.append(seq)
+        return len(self.seqs) - 1
 
     def build(self, once: ParseOnce) -> tuple[np.ndarray, np.ndarray]:
         """Parse the RLEs (``once``) and return ``(masks [T, F], lengths [T])``: each track's masks as their
@@ -82,14 +74,24 @@ class _TrackTable:
         Raises:
             ValueError: a malformed RLE string.
         """
-        pos = once.index(self.rles)
+        lengths = np.fromiter(map(len, self.seqs), dtype=np.int64, count=len(self.seqs))
+        flat = [r for seq in self.seqs for r in seq]
+        present = np.fromiter((r is not None for r in flat), dtype=bool, count=len(flat))
+        pos = once.index([r for r in flat if r is not None])
         if not once.valid(pos).all():
             raise ValueError(f"{int((~once.valid(pos)).sum())} malformed RLE string(s)")
-        lengths = np.fromiter(map(len, self.frames), dtype=np.int64, count=len(self.frames))
-        masks = np.full((len(self.frames), int(lengths.max(initial=0))), -1, dtype=np.int64)
-        for t, idx in enumerate(self.frames):
-            masks[t, : len(idx)] = idx
-        return np.where(masks >= 0, np.append(pos, -1)[masks], -1), lengths
+        masks = np.full((len(self.seqs), int(lengths.max(initial=0))), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(len(self.seqs)), lengths)
+        cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        masks[rows[present], cols[present]] = pos
+        return masks, lengths
+
+
+def _compressed_seq(segs: list[Any], height: int, width: int) -> list[RLE | None]:
+    """A track's segmentations as compressed RLE (``None`` where absent); the list itself when already so."""
+    if all(s is None or (type(s) is dict and type(s.get("counts")) in (str, bytes)) for s in segs):
+        return segs
+    return [to_compressed(s, height, width) for s in segs]
 
 
 @dataclass
@@ -125,7 +127,7 @@ def _gt_tracks(gt: dict[str, Any], cat_set: set[int], table: _TrackTable) -> dic
             continue
         v = videos[ann["video_id"]]
         g = groups[ann["video_id"], ann["category_id"]]
-        g.rows.append(table.add([to_compressed(s, v["height"], v["width"]) for s in ann["segmentations"]]))
+        g.rows.append(table.add(_compressed_seq(ann["segmentations"], v["height"], v["width"])))
         g.ids.append(int(ann["id"]))
         # official: mean of the json "areas" (None / 0 skipped); if absent, of the mask areas (filled later)
         g.avg_areas.append(_avg_area(ann["areas"]) if "areas" in ann else -1.0)
@@ -134,7 +136,11 @@ def _gt_tracks(gt: dict[str, Any], cat_set: set[int], table: _TrackTable) -> dic
 
 
 def _dt_tracks(
-    results: list[dict[str, Any]], cat_set: set[int], max_det: int, table: _TrackTable
+    results: list[dict[str, Any]],
+    videos: dict[int, dict[str, Any]],
+    cat_set: set[int],
+    max_det: int,
+    table: _TrackTable,
 ) -> dict[tuple[int, int], _Tracks]:
     """Detections by (video, category), by score (stable), at most ``max_det``; ``avg_areas`` filled later."""
     by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -148,10 +154,8 @@ def _dt_tracks(
         g = _Tracks()
         for o in order.tolist():
             r = results[idx[o]]
-            segs = r["segmentations"]
-            if not all(s is None or isinstance(s["counts"], str | bytes) for s in segs):
-                segs = [to_compressed(s, *s["size"]) if s else None for s in segs]  # uncompressed RLE given
-            g.rows.append(table.add(segs))
+            v = videos[r["video_id"]]
+            g.rows.append(table.add(_compressed_seq(r["segmentations"], v["height"], v["width"])))
             g.ids.append(idx[o] + 1)
             g.scores.append(r["score"])
             g.avg_areas.append(-1.0)
@@ -337,7 +341,7 @@ def _evaluate_ap(gt_d: dict[str, Any], res: list[dict[str, Any]], once: ParseOnc
     cat_set = set(cat_ids)
     table = _TrackTable()
     gts = _gt_tracks(gt_d, cat_set, table)
-    dts = _dt_tracks(res, cat_set, MAX_DETS[-1], table)
+    dts = _dt_tracks(res, {v["id"]: v for v in gt_d["videos"]}, cat_set, MAX_DETS[-1], table)
     masks, lengths = table.build(once)
     area = once.areas
     avg = _mean_nonzero_areas(np.append(area, 0)[masks])
