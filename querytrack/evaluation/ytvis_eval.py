@@ -226,10 +226,18 @@ def _match(ious: np.ndarray | None, gt: _Tracks, dt: _Tracks) -> tuple[np.ndarra
     crowd = np.array(gt.crowd, dtype=bool)
     gt_ig = crowd[None, :] | (g_area < lo) | (g_area > hi)
     gt_nonzero_id = np.array(gt.ids) != 0
+    thr = np.minimum(IOU_THRS, 1 - 1e-10)
+    d_area = np.array(dt.avg_areas, dtype=np.float64)[None, :]
+    out = (d_area < lo) | (d_area > hi)  # [A, D]
+    if ious is not None and G == 1:  # the common case, without the loop: see _takes_single
+        takes = _takes_single(ious[:, 0], thr, bool(crowd[0]))  # [T, D]
+        matched = np.broadcast_to(takes & gt_nonzero_id[0], (A, T, D)).copy()
+        dt_ig = takes[None] & gt_ig[:, :1, None]
+        dt_ig |= ~matched & out[:, None, :]
+        return matched, dt_ig, gt_ig
     matched = np.zeros((A, T, D), dtype=bool)
     dt_ig = np.zeros((A, T, D), dtype=bool)
     gt_taken = np.zeros((A, T, G), dtype=bool)
-    thr = np.minimum(IOU_THRS, 1 - 1e-10)
     for d in range(D if ious is not None and G else 0):
         row = ious[d]  # type: ignore[index]
         if row.max() < thr[0]:
@@ -247,10 +255,27 @@ def _match(ious: np.ndarray | None, gt: _Tracks, dt: _Tracks) -> tuple[np.ndarra
         gt_taken[aa, tt, bb] = True
         dt_ig[aa, tt, d] = gt_ig[aa, bb]
         matched[aa, tt, d] = gt_nonzero_id[bb]
-    d_area = np.array(dt.avg_areas, dtype=np.float64)[None, :]
-    out = (d_area < lo) | (d_area > hi)  # [A, D]
     dt_ig |= ~matched & out[:, None, :]
     return matched, dt_ig, gt_ig
+
+
+def _takes_single(iou: np.ndarray, thr: np.ndarray, crowd: bool) -> np.ndarray:
+    """Which detections the greedy matching gives the group's only ground truth, per threshold.
+
+    With one GT the greedy loop reduces to: the first detection (in score order) whose IoU reaches the
+    threshold takes it, in every area range alike (an ignored GT is taken the same way, only the flags
+    differ); a crowd GT is never used up, so every detection reaching the threshold takes it.
+
+    Args:
+        iou: ``[D]`` IoUs with the GT, detections in score order.
+        thr: ``[T]`` thresholds.
+        crowd: the GT is a crowd.
+
+    Returns:
+        ``[T, D]`` bool.
+    """
+    hit = iou[None, :] >= thr[:, None]
+    return hit if crowd else hit & (np.cumsum(hit, axis=1) == 1)
 
 
 def _precision_recall(
