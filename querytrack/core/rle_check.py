@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -236,7 +237,7 @@ def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         by_chars = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + CHUNK_CHARS, side="right"))
         start = min(start + CHUNK, max(by_chars, start + 1))
         cuts.append(start)
-    return [rles[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [rles[a:b] for a, b in pairwise(cuts)]
 
 
 def parse_chunks(rles: list[dict[str, Any]], workers: int | None = None) -> list[ParsedRles]:

@@ -278,37 +278,67 @@ def _takes_single(iou: np.ndarray, thr: np.ndarray, crowd: bool) -> np.ndarray:
     return hit if crowd else hit & (np.cumsum(hit, axis=1) == 1)
 
 
+def _first_reaching(npig: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``[A, R]`` the smallest integer ``v ≥ 0`` with ``v / npig[a] ≥ thresholds[r]`` in float64 division.
+
+    ``v ↦ v / n`` is non-decreasing in floating point too, so ``v / n < thr`` holds exactly for ``v`` below this
+    bound: counting true positives below it counts the recalls below the threshold, with integers only.
+    """
+    n = npig.astype(np.float64)[:, None]
+    v = np.maximum(np.ceil(thresholds[None, :] * n), 0)
+    for _ in range(2):  # the product's rounding moves the bound by at most one either way
+        v = np.where((v > 0) & ((v - 1) / n >= thresholds), v - 1, v)
+        v = np.where(v / n < thresholds, v + 1, v)
+    return v.astype(np.int64)
+
+
 def _precision_recall(
-    scores: np.ndarray, matched: np.ndarray, ignore: np.ndarray, npig: int
+    scores: np.ndarray, rank: np.ndarray, matched: np.ndarray, ignore: np.ndarray, npig: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """COCO precision at the recall thresholds and final recall for one (category, area, maxDet).
+    """COCO precision at the recall thresholds and final recall of one category, every area and maxDet.
 
     Args:
         scores: ``[N]`` detection scores, concatenated in (video, rank) order.
-        matched: ``[T, N]`` bool.
-        ignore: ``[T, N]`` bool.
-        npig: number of non-ignored GT.
+        rank: ``[N]`` each detection's rank (by score) in its video.
+        matched: ``[A, T, N]`` bool.
+        ignore: ``[A, T, N]`` bool.
+        npig: ``[A]`` number of non-ignored GT per area range.
 
     Returns:
-        ``precision [T, R]`` and ``recall [T]``.
+        ``precision [T, R, A, M]`` and ``recall [T, A, M]``, -1 for area ranges without GT.
     """
-    order = np.argsort(-scores, kind="mergesort")
-    m, ig = matched[:, order], ignore[:, order]
-    tp = np.cumsum(m & ~ig, axis=1).astype(np.float64)
-    fp = np.cumsum(~m & ~ig, axis=1).astype(np.float64)
-    nd = tp.shape[1]
-    T, R = tp.shape[0], len(REC_THRS)
-    precision = np.zeros((T, R))
-    if nd == 0:
-        return precision, np.zeros(T)
-    rc = tp / npig
-    pr = tp / (fp + tp + np.spacing(1))
-    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-    for t in range(T):
-        inds = np.searchsorted(rc[t], REC_THRS, side="left")
+    A, T, R, M = matched.shape[0], matched.shape[1], len(REC_THRS), len(MAX_DETS)
+    precision, recall = -np.ones((T, R, A, M)), -np.ones((T, A, M))
+    areas = np.flatnonzero(npig > 0)
+    if areas.size == 0:
+        return precision, recall
+    order = np.argsort(-scores, kind="mergesort")  # a stable order of a subset is the subset of this order
+    bound = _first_reaching(npig[areas], REC_THRS)  # [A', R]
+    for mi, max_det in enumerate(MAX_DETS):
+        o = order[rank[order] < max_det]
+        nd = o.size
+        if nd == 0:
+            precision[:, :, areas, mi] = recall[:, areas, mi] = 0.0
+            continue
+        m, ig = matched[areas][:, :, o], ignore[areas][:, :, o]  # [A', T, nd]
+        tp_int = np.cumsum(m & ~ig, axis=2)
+        tp = tp_int.astype(np.float64)
+        fp = np.cumsum(~m & ~ig, axis=2).astype(np.float64)
+        pr = tp / (fp + tp + np.spacing(1))
+        pr = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1]
+        # first index whose recall tp / npig reaches each threshold, every row in one searchsorted: rows are
+        # made disjoint by integer offsets (tp ≤ nd) and the thresholds become integer bounds
+        rows = tp_int.reshape(-1, nd)
+        offset = (nd + 1) * np.arange(rows.shape[0])[:, None]
+        keys = np.minimum(np.repeat(bound, T, axis=0), nd + 1) + offset
+        inds = np.searchsorted((rows + offset).ravel(), keys.ravel(), side="left").reshape(-1, R)
+        inds -= nd * np.arange(rows.shape[0])[:, None]
         ok = inds < nd
-        precision[t, ok] = pr[t, inds[ok]]
-    return precision, rc[:, -1]
+        p = np.zeros((rows.shape[0], R))
+        p[ok] = pr.reshape(-1, nd)[np.nonzero(ok)[0], inds[ok]]
+        precision[:, :, areas, mi] = p.reshape(areas.size, T, R).transpose(1, 2, 0)
+        recall[:, areas, mi] = (tp[:, :, -1] / npig[areas][:, None]).T
+    return precision, recall
 
 
 def _summary(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
@@ -406,14 +436,7 @@ def _evaluate_ap(gt_d: dict[str, Any], res: list[dict[str, Any]], once: ParseOnc
         rank = np.concatenate(acc[k]["rank"])
         matched = np.concatenate(acc[k]["matched"], axis=2)
         ignore = np.concatenate(acc[k]["ignore"], axis=2)
-        for a in range(A):
-            if npig[k][a] == 0:
-                continue
-            for mi, max_det in enumerate(MAX_DETS):
-                sel = rank < max_det
-                p, r = _precision_recall(scores[sel], matched[a][:, sel], ignore[a][:, sel], int(npig[k][a]))
-                precision[:, :, ki, a, mi] = p
-                recall[:, ki, a, mi] = r
+        precision[:, :, ki], recall[:, ki] = _precision_recall(scores, rank, matched, ignore, npig[k])
     per_cat = {}
     for ki, k in enumerate(cat_ids):
         p = precision[:, :, ki, 0, -1]
