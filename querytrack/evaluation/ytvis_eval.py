@@ -35,10 +35,13 @@ from querytrack.evaluation.io import PathOrObj, load_gt, load_results
 from querytrack.evaluation.st_iou import intersector, ious_from, track_intersections_and_unions
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)
+_THRESHOLDS = np.minimum(IOU_THRS, 1 - 1e-10)  # the official matching compares with min(t, 1 - 1e-10)
 REC_THRS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = (1, 10, 100)
 AREA_RANGES = ((0.0, 1e5**2), (0.0, 128.0**2), (128.0**2, 256.0**2), (256.0**2, 1e5**2))
 AREA_LABELS = ("all", "small", "medium", "large")
+_AREA_LO = np.array([r[0] for r in AREA_RANGES])[:, None]  # [A, 1]
+_AREA_HI = np.array([r[1] for r in AREA_RANGES])[:, None]
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
@@ -220,16 +223,17 @@ def _match(ious: np.ndarray | None, gt: _Tracks, dt: _Tracks) -> tuple[np.ndarra
         ``gt_ignore [A, G]`` bool.
     """
     D, G, A, T = len(dt.ids), len(gt.ids), len(AREA_RANGES), len(IOU_THRS)
-    lo = np.array([r[0] for r in AREA_RANGES])[:, None]
-    hi = np.array([r[1] for r in AREA_RANGES])[:, None]
-    g_area = np.array(gt.avg_areas, dtype=np.float64)[None, :]
+    lo, hi = _AREA_LO, _AREA_HI
+    g_area = np.array(gt.avg_areas, dtype=np.float64)
     crowd = np.array(gt.crowd, dtype=bool)
-    gt_ig = crowd[None, :] | (g_area < lo) | (g_area > hi)
-    gt_nonzero_id = np.array(gt.ids) != 0
-    thr = np.minimum(IOU_THRS, 1 - 1e-10)
-    d_area = np.array(dt.avg_areas, dtype=np.float64)[None, :]
+    gt_ig = crowd | (g_area < lo) | (g_area > hi)  # [A, G]
+    d_area = np.array(dt.avg_areas, dtype=np.float64)
     out = (d_area < lo) | (d_area > hi)  # [A, D]
-    if ious is not None and G == 1:  # the common case, without the loop: see _takes_single
+    if ious is None:  # no detection or no GT: nothing matches, detections outside the area range are ignored
+        return np.zeros((A, T, D), dtype=bool), np.repeat(out[:, None, :], T, axis=1), gt_ig
+    gt_nonzero_id = np.array(gt.ids) != 0
+    thr = _THRESHOLDS
+    if G == 1:  # the common case, without the loop: see _takes_single
         takes = _takes_single(ious[:, 0], thr, bool(crowd[0]))  # [T, D]
         matched = np.broadcast_to(takes & gt_nonzero_id[0], (A, T, D)).copy()
         dt_ig = takes[None] & gt_ig[:, :1, None]
@@ -238,8 +242,8 @@ def _match(ious: np.ndarray | None, gt: _Tracks, dt: _Tracks) -> tuple[np.ndarra
     matched = np.zeros((A, T, D), dtype=bool)
     dt_ig = np.zeros((A, T, D), dtype=bool)
     gt_taken = np.zeros((A, T, G), dtype=bool)
-    for d in range(D if ious is not None and G else 0):
-        row = ious[d]  # type: ignore[index]
+    for d in range(D):
+        row = ious[d]
         if row.max() < thr[0]:
             continue
         cand = (row[None, :] >= thr[:, None])[None] & (~gt_taken | crowd)  # [A, T, G]
