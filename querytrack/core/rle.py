@@ -67,16 +67,44 @@ def decode(segm: Any, height: int, width: int) -> np.ndarray:
     return mask_utils.decode(_compressed(segm, height, width)).astype(bool)
 
 
+def compress_many(segms: list[Any], height: int, width: int) -> list[RLE]:
+    """Convert present segmentations (any encoding) of one ``height x width`` frame to compressed RLEs."""
+    return [_compressed(s, height, width) for s in segms]
+
+
+def decode_fortran(rles: list[RLE], height: int, width: int) -> np.ndarray:
+    """Decode compressed RLEs of one frame in one pycocotools call, in pycocotools' own layout.
+
+    Returns:
+        ``[H, W, K]`` uint8 (0/1) in Fortran order (``.transpose(2, 1, 0)`` is a C-contiguous ``[K, W, H]``).
+    """
+    if not rles:
+        return np.zeros((height, width, 0), dtype=np.uint8, order="F")
+    return mask_utils.decode(rles)
+
+
 def decode_many(segms: list[Any], height: int, width: int) -> np.ndarray:
     """Decode several segmentations of one frame in one pycocotools call.
 
     Returns:
         ``[K, H, W]`` uint8 (0/1), C-contiguous.
     """
-    if not segms:
-        return np.zeros((0, height, width), dtype=np.uint8)
-    decoded = mask_utils.decode([_compressed(s, height, width) for s in segms])  # [H, W, K], Fortran order
+    decoded = decode_fortran(compress_many(segms, height, width), height, width)  # [H, W, K], Fortran order
     return np.ascontiguousarray(decoded.transpose(2, 0, 1))
+
+
+def pixel_boxes(rles: list[RLE]) -> np.ndarray:
+    """Tight boxes of RLE masks in the YouTube-VIS convention (pixel edges: ``x2 = last column + 1``).
+
+    Computed on the runs (``pycocotools.mask.toBbox``), without decoding.
+
+    Returns:
+        ``[K, 4]`` float32 absolute xyxy; an empty mask gives ``[0, 0, 0, 0]``.
+    """
+    if not rles:
+        return np.zeros((0, 4), dtype=np.float32)
+    xywh = np.asarray(mask_utils.toBbox(rles), dtype=np.float32).reshape(-1, 4)
+    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
 
 def encode_masks(masks: np.ndarray) -> list[RLE]:

@@ -72,6 +72,30 @@ class FrameAnnotation:
     instance_ids: np.ndarray
 
 
+@dataclass
+class FrameSegmentations:
+    """Ground truth of one frame with the masks still run-length encoded (decode with :meth:`decode`).
+
+    Attributes:
+        rles: ``K`` compressed RLEs at the video's resolution.
+        boxes: ``[K, 4]`` float32 absolute xyxy (from the json ``bboxes`` or, when missing, from the mask).
+        category_ids: ``[K]`` int64 dataset category ids.
+        instance_ids: ``[K]`` int64 annotation ids.
+        height / width: the video's resolution.
+    """
+
+    rles: list[dict[str, Any]]
+    boxes: np.ndarray
+    category_ids: np.ndarray
+    instance_ids: np.ndarray
+    height: int
+    width: int
+
+    def decode(self) -> np.ndarray:
+        """All masks in one pycocotools call: ``[H, W, K]`` uint8 (0/1), Fortran order."""
+        return rle.decode_fortran(self.rles, self.height, self.width)
+
+
 class YTVISDataset:
     """A validated YouTube-VIS annotation file plus the folder of its frames.
 
@@ -154,26 +178,39 @@ class YTVISDataset:
         """Instances of ``video_id`` present (non-null segmentation) in ``frame``, crowd excluded."""
         return [a for a in self.instances[video_id] if a.present(frame) and not a.iscrowd]
 
-    def frame_annotation(self, video_id: int, frame: int) -> FrameAnnotation:
-        """Decode the ground truth of one frame at the video's resolution."""
+    def frame_segmentations(self, video_id: int, frame: int) -> FrameSegmentations:
+        """The ground truth of one frame at the video's resolution, masks left as RLE."""
         video = self.video(video_id)
-        h, w = video.height, video.width
         anns = self.instances_in_frame(video_id, frame)
-        masks = rle.decode_many([a.segmentations[frame] for a in anns], h, w)
+        rles = rle.compress_many([a.segmentations[frame] for a in anns], video.height, video.width)
         boxes = np.zeros((len(anns), 4), dtype=np.float32)
+        missing = []
         for k, ann in enumerate(anns):
             box = ann.bboxes[frame] if ann.bboxes is not None else None
             if box is not None:
                 x, y, bw, bh = box
                 boxes[k] = (x, y, x + bw, y + bh)
-            elif masks[k].any():
-                ys, xs = np.nonzero(masks[k])
-                boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        return FrameAnnotation(
-            masks=masks,
+            else:
+                missing.append(k)
+        if missing:
+            boxes[missing] = rle.pixel_boxes([rles[k] for k in missing])
+        return FrameSegmentations(
+            rles=rles,
             boxes=boxes,
             category_ids=np.array([a.category_id for a in anns], dtype=np.int64),
             instance_ids=np.array([a.id for a in anns], dtype=np.int64),
+            height=video.height,
+            width=video.width,
+        )
+
+    def frame_annotation(self, video_id: int, frame: int) -> FrameAnnotation:
+        """Decode the ground truth of one frame at the video's resolution."""
+        seg = self.frame_segmentations(video_id, frame)
+        return FrameAnnotation(
+            masks=np.ascontiguousarray(seg.decode().transpose(2, 0, 1)),
+            boxes=seg.boxes,
+            category_ids=seg.category_ids,
+            instance_ids=seg.instance_ids,
         )
 
     def summary(self) -> dict[str, int]:

@@ -98,3 +98,31 @@ def test_chunked_threaded_check_equals_one_pass(monkeypatch) -> None:  # type: i
     for workers in (1, 2):
         np.testing.assert_array_equal(rle_check.compressed_rle_valid(mixed, workers=workers), whole)
     assert 0 < whole.sum() < len(whole)
+
+
+def test_pixel_boxes_match_the_decoded_masks() -> None:
+    """Boxes from the runs (toBbox) equal the extent of the decoded mask, edges included; empty gives zeros."""
+    from querytrack.core.rle import compress_many, decode_fortran, encode_uncompressed, pixel_boxes
+
+    g = np.random.default_rng(0)
+    h, w = 13, 17
+    masks = [np.zeros((h, w), dtype=bool) for _ in range(6)]
+    masks[0][0, 0] = True
+    masks[1][h - 1, w - 1] = True
+    masks[2][:, 5] = True  # a full column: the run continues into the next column's start
+    masks[3][:] = True
+    masks[4][3:9, 2:15] = g.random((6, 13)) < 0.5
+    # masks[5] stays empty
+    rles = compress_many([encode_uncompressed(m) for m in masks], h, w)
+    decoded = decode_fortran(rles, h, w)
+    assert decoded.shape == (h, w, 6) and decoded.flags.f_contiguous
+    boxes = pixel_boxes(rles)
+    assert boxes.dtype == np.float32 and boxes.shape == (6, 4)
+    for k, m in enumerate(masks):
+        assert np.array_equal(decoded[:, :, k], m)
+        if m.any():
+            ys, xs = np.nonzero(m)
+            assert boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        else:
+            assert boxes[k].tolist() == [0, 0, 0, 0]
+    assert pixel_boxes([]).shape == (0, 4) and decode_fortran([], h, w).shape == (h, w, 0)
