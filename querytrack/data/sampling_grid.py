@@ -1,0 +1,144 @@
+"""Masks that follow the augmentation as a nearest-neighbour *sampling grid* instead of as pixels.
+
+The training geometry (flip, resize, crop) moves every mask pixel by an index map that is separable: output
+pixel ``(i, j)`` of a mask is source pixel ``(rows[i], cols[j])``. v2 resizes masks with ``mode="nearest"``,
+a flip reverses an axis and a crop slices it, so any chain of them is again one such pair of index maps.
+:class:`SamplingGrid` is a ``tv_tensors`` type that carries ``rows`` / ``cols`` through a v2 transform (kernels
+registered here for ``resize``, ``crop``, ``horizontal_flip`` and ``vertical_flip``); the masks are then
+rendered once, at the output size, from the source masks (:func:`sample_masks`), instead of being decoded,
+resized, cropped and flipped at source resolution one step after another.
+
+The nearest index of a resize is computed by torch's own ``interpolate`` on an index ramp (the very kernel
+v2 runs on ``Mask``), so rendered masks are bit-identical to masks transformed by v2.
+
+Only transforms whose effect on masks is such an index map may be used (:func:`supports_sampling_grid`);
+for others v2 would silently pass the grid through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from querytrack.data.transforms import RandomSizeCrop
+
+__all__ = ["SamplingGrid", "sample_masks", "supports_sampling_grid"]
+
+
+class SamplingGrid(tv_tensors.TVTensor):
+    """Nearest-neighbour index maps from an output canvas to a source canvas.
+
+    The tensor itself is an empty uint8 ``[0, h, w]`` (so its shape is the output canvas and it costs no
+    memory); ``rows`` (int64 ``[h]``) and ``cols`` (int64 ``[w]``) are the source row / column of each output
+    row / column. Build one with :meth:`identity` or :meth:`from_maps`.
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+    @classmethod
+    def from_maps(cls, rows: torch.Tensor, cols: torch.Tensor) -> SamplingGrid:
+        """A grid with source rows ``rows`` ``[h]`` and source columns ``cols`` ``[w]`` (int64)."""
+        grid = torch.empty((0, len(rows), len(cols)), dtype=torch.uint8).as_subclass(cls)
+        grid.rows = rows
+        grid.cols = cols
+        return grid
+
+    @classmethod
+    def identity(cls, height: int, width: int) -> SamplingGrid:
+        """The grid of an untransformed ``height x width`` canvas."""
+        return cls.from_maps(torch.arange(height), torch.arange(width))
+
+    def __repr__(self, *, tensor_contents: Any = None) -> str:
+        return f"SamplingGrid(height={len(self.rows)}, width={len(self.cols)})"
+
+
+def _nearest_index(old: int, new: int, interpolation: Any) -> torch.Tensor:
+    """Source index ``[new]`` of each output position of a nearest resize of an axis from ``old`` to ``new``.
+
+    Runs v2's mask resize on a ramp ``0..old-1`` (float32 holds these exactly), so the rounding convention is
+    torch's (``floor(i * old / new)``, or ``nearest-exact`` when asked) by construction.
+    """
+    ramp = torch.arange(old, dtype=torch.float32).view(1, old, 1)
+    return F.resize_mask(ramp, [new, 1], interpolation=interpolation).view(new).long()
+
+
+@F.register_kernel(F.resize, SamplingGrid)
+def _resize_grid(
+    grid: SamplingGrid,
+    size: list[int] | None,
+    interpolation: Any = v2.InterpolationMode.NEAREST,
+    max_size: int | None = None,
+    antialias: bool | None = True,
+) -> SamplingGrid:
+    h, w = len(grid.rows), len(grid.cols)
+    # The output size as v2 computes it for a mask (int size = short side, max_size cap), on the empty payload.
+    new_h, new_w = F.resize_mask(grid.as_subclass(torch.Tensor), size, max_size=max_size).shape[-2:]
+    rows = grid.rows if new_h == h else grid.rows[_nearest_index(h, new_h, interpolation)]
+    cols = grid.cols if new_w == w else grid.cols[_nearest_index(w, new_w, interpolation)]
+    return SamplingGrid.from_maps(rows, cols)
+
+
+@F.register_kernel(F.crop, SamplingGrid)
+def _crop_grid(grid: SamplingGrid, top: int, left: int, height: int, width: int) -> SamplingGrid:
+    h, w = len(grid.rows), len(grid.cols)
+    if top < 0 or left < 0 or top + height > h or left + width > w:
+        raise ValueError(f"crop window {top, left, height, width} leaves the {h}x{w} canvas (padding crop)")
+    return SamplingGrid.from_maps(grid.rows[top : top + height], grid.cols[left : left + width])
+
+
+@F.register_kernel(F.horizontal_flip, SamplingGrid)
+def _hflip_grid(grid: SamplingGrid) -> SamplingGrid:
+    return SamplingGrid.from_maps(grid.rows, grid.cols.flip(0))
+
+
+@F.register_kernel(F.vertical_flip, SamplingGrid)
+def _vflip_grid(grid: SamplingGrid) -> SamplingGrid:
+    return SamplingGrid.from_maps(grid.rows.flip(0), grid.cols)
+
+
+#: Transforms whose effect on a mask is a separable index map handled by the kernels above, or nothing.
+_GEOMETRY = (
+    v2.Identity,
+    v2.RandomHorizontalFlip,
+    v2.RandomVerticalFlip,
+    v2.Resize,
+    v2.RandomShortestSize,
+    RandomSizeCrop,
+)
+_CONTAINERS = (v2.Compose, v2.RandomChoice, v2.RandomApply)
+
+
+def supports_sampling_grid(transform: Any) -> bool:
+    """Whether ``transform`` (or ``None``) moves masks only by flips, nearest resizes and in-canvas crops.
+
+    Containers (``Compose``, ``RandomChoice``, ``RandomApply``) are looked into; any other transform (colour,
+    affine, padding crops...) answers ``False``, and its samples should carry pixel masks.
+    """
+    if transform is None or isinstance(transform, _GEOMETRY):
+        return True
+    if type(transform) in _CONTAINERS:
+        return all(supports_sampling_grid(t) for t in transform.transforms)
+    return False
+
+
+def sample_masks(source: np.ndarray, grid: SamplingGrid) -> torch.Tensor:
+    """Render masks at the grid's output size by nearest-neighbour index sampling.
+
+    Args:
+        source: ``[H, W, K]`` uint8 source masks in Fortran order (what ``pycocotools.mask.decode`` returns),
+            read in place.
+        grid: maps from the output canvas ``h x w`` into the source ``H x W``.
+
+    Returns:
+        ``[K, h, w]`` uint8 (0/1), C-contiguous.
+    """
+    # [H, W, K] Fortran is [K, W, H] C-contiguous: pick whole source columns (contiguous runs), then rows.
+    by_column = torch.from_numpy(np.ascontiguousarray(source.transpose(2, 1, 0)))
+    picked = by_column.index_select(1, grid.cols)  # [K, w, H]
+    return picked.transpose(1, 2).index_select(1, grid.rows)  # [K, h, w]
