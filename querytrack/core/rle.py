@@ -83,6 +83,49 @@ def decode_fortran(rles: list[RLE], height: int, width: int) -> np.ndarray:
     return mask_utils.decode(rles)
 
 
+def _paint_runs(flat: np.ndarray, counts: list[int], start: int) -> None:
+    """Set to 1 the foreground of uncompressed ``counts`` that falls in ``flat`` (flat indices ``start..``).
+
+    ``counts`` are column-major runs starting with zeros; ``flat`` is a zeroed window of the column-major
+    mask. Costs one slice assignment per foreground run in the window, not one write per pixel.
+    """
+    stop = start + flat.size
+    pos = 0
+    for i, n in enumerate(counts):
+        end = pos + n
+        if i % 2 and end > start and n:
+            flat[max(pos, start) - start : min(end, stop) - start] = 1
+        if end >= stop:
+            return
+        pos = end
+
+
+def decode_columns(segms: list[Any], height: int, width: int, start: int, stop: int) -> np.ndarray:
+    """Decode columns ``start..stop-1`` of several segmentations of one ``height x width`` frame.
+
+    Uncompressed RLE (the YouTube-VIS train json) is painted run by run into a zeroed buffer, an order of
+    magnitude faster than ``pycocotools.mask.decode``'s per-pixel loop, and only inside the column window;
+    other encodings go through pycocotools.
+
+    Returns:
+        ``[K, stop - start, H]`` uint8 (0/1), C-contiguous: mask ``k``, column ``start + c``, row ``r`` at
+        ``[k, c, r]`` (the transposed, column-major layout RLE runs in).
+    """
+    out = np.zeros((len(segms), stop - start, height), dtype=np.uint8)
+    flat = out.reshape(len(segms), (stop - start) * height)
+    others = []
+    for k, segm in enumerate(segms):
+        counts = segm.get("counts") if isinstance(segm, dict) else None
+        if isinstance(counts, list):
+            _paint_runs(flat[k], counts, start * height)
+        else:
+            others.append(k)
+    if others:
+        decoded = mask_utils.decode([_compressed(segms[k], height, width) for k in others])  # [H, W, n]
+        out[others] = decoded.transpose(2, 1, 0)[:, start:stop]
+    return out
+
+
 def decode_many(segms: list[Any], height: int, width: int) -> np.ndarray:
     """Decode several segmentations of one frame in one pycocotools call.
 

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from querytrack.data.sampling_grid import SamplingGrid, sample_masks, supports_sampling_grid
+from querytrack.data.sampling_grid import SamplingGrid, sample_masks, source_columns, supports_sampling_grid
 from querytrack.data.transforms import PairTransform, remove_degenerate, to_tv_sample
 from querytrack.data.ytvis import FrameReadError, FrameSegmentations, VideoRecord, YTVISDataset
 from querytrack.types import FrameSample, FrameTarget, PairSample
@@ -83,7 +83,9 @@ def _frame_grid_dict(
 def _render_masks(out: dict[str, Any], seg: FrameSegmentations) -> dict[str, Any]:
     """Replace the transformed ``grid`` of ``out`` by the masks of ``seg`` sampled through it (uint8)."""
     out = dict(out)
-    out["masks"] = sample_masks(seg.decode(), out.pop("grid"))
+    grid = out.pop("grid")
+    start, stop = source_columns(grid)
+    out["masks"] = sample_masks(seg.columns(start, stop), grid, start)
     return out
 
 

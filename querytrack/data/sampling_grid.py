@@ -27,7 +27,7 @@ from torchvision.transforms.v2 import functional as F
 
 from querytrack.data.transforms import RandomSizeCrop
 
-__all__ = ["SamplingGrid", "sample_masks", "supports_sampling_grid"]
+__all__ = ["SamplingGrid", "sample_masks", "source_columns", "supports_sampling_grid"]
 
 
 class SamplingGrid(tv_tensors.TVTensor):
@@ -127,18 +127,32 @@ def supports_sampling_grid(transform: Any) -> bool:
     return False
 
 
-def sample_masks(source: np.ndarray, grid: SamplingGrid) -> torch.Tensor:
+def source_columns(grid: SamplingGrid) -> tuple[int, int]:
+    """The source column window ``(start, stop)`` the grid reads (``(0, 0)`` for an empty canvas)."""
+    if grid.cols.numel() == 0 or grid.rows.numel() == 0:
+        return (0, 0)
+    return (int(grid.cols.min()), int(grid.cols.max()) + 1)
+
+
+def sample_masks(columns: np.ndarray, grid: SamplingGrid, start: int = 0) -> torch.Tensor:
     """Render masks at the grid's output size by nearest-neighbour index sampling.
 
     Args:
-        source: ``[H, W, K]`` uint8 source masks in Fortran order (what ``pycocotools.mask.decode`` returns),
-            read in place.
+        columns: ``[K, Wc, H]`` uint8 source masks stored by column (C-contiguous; pycocotools' ``[H, W, K]``
+            Fortran output transposed is one), holding source columns ``start..start+Wc-1``
+            (:func:`source_columns` gives the window the grid needs).
         grid: maps from the output canvas ``h x w`` into the source ``H x W``.
+        start: the source column of ``columns[:, 0]``.
 
     Returns:
         ``[K, h, w]`` uint8 (0/1), C-contiguous.
     """
-    # [H, W, K] Fortran is [K, W, H] C-contiguous: pick whole source columns (contiguous runs), then rows.
-    by_column = torch.from_numpy(np.ascontiguousarray(source.transpose(2, 1, 0)))
-    picked = by_column.index_select(1, grid.cols)  # [K, w, H]
-    return picked.transpose(1, 2).index_select(1, grid.rows)  # [K, h, w]
+    by_column = torch.from_numpy(np.ascontiguousarray(columns))
+    if grid.rows.numel():
+        top, bottom = int(grid.rows.min()), int(grid.rows.max()) + 1
+        by_column, rows = by_column[:, :, top:bottom], grid.rows - top  # copy only the rows the grid reads
+    else:
+        rows = grid.rows
+    # Pick whole source columns (contiguous runs), then gather rows across them.
+    picked = by_column.index_select(1, grid.cols - start)  # [K, w, rows window]
+    return picked.transpose(1, 2).index_select(1, rows)  # [K, h, w]

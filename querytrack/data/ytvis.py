@@ -74,17 +74,17 @@ class FrameAnnotation:
 
 @dataclass
 class FrameSegmentations:
-    """Ground truth of one frame with the masks still run-length encoded (decode with :meth:`decode`).
+    """Ground truth of one frame with the masks still encoded (decode with :meth:`decode` / :meth:`columns`).
 
     Attributes:
-        rles: ``K`` compressed RLEs at the video's resolution.
+        segmentations: ``K`` segmentations as in the json (RLE, compressed or not, or polygons), present.
         boxes: ``[K, 4]`` float32 absolute xyxy (from the json ``bboxes`` or, when missing, from the mask).
         category_ids: ``[K]`` int64 dataset category ids.
         instance_ids: ``[K]`` int64 annotation ids.
         height / width: the video's resolution.
     """
 
-    rles: list[dict[str, Any]]
+    segmentations: list[Any]
     boxes: np.ndarray
     category_ids: np.ndarray
     instance_ids: np.ndarray
@@ -93,7 +93,12 @@ class FrameSegmentations:
 
     def decode(self) -> np.ndarray:
         """All masks in one pycocotools call: ``[H, W, K]`` uint8 (0/1), Fortran order."""
-        return rle.decode_fortran(self.rles, self.height, self.width)
+        rles = rle.compress_many(self.segmentations, self.height, self.width)
+        return rle.decode_fortran(rles, self.height, self.width)
+
+    def columns(self, start: int, stop: int) -> np.ndarray:
+        """Columns ``start..stop-1`` of all masks, ``[K, stop - start, H]`` uint8 (see ``rle.decode_columns``)."""
+        return rle.decode_columns(self.segmentations, self.height, self.width, start, stop)
 
 
 class YTVISDataset:
@@ -182,7 +187,7 @@ class YTVISDataset:
         """The ground truth of one frame at the video's resolution, masks left as RLE."""
         video = self.video(video_id)
         anns = self.instances_in_frame(video_id, frame)
-        rles = rle.compress_many([a.segmentations[frame] for a in anns], video.height, video.width)
+        segms = [a.segmentations[frame] for a in anns]
         boxes = np.zeros((len(anns), 4), dtype=np.float32)
         missing = []
         for k, ann in enumerate(anns):
@@ -193,9 +198,11 @@ class YTVISDataset:
             else:
                 missing.append(k)
         if missing:
-            boxes[missing] = rle.pixel_boxes([rles[k] for k in missing])
+            boxes[missing] = rle.pixel_boxes(
+                rle.compress_many([segms[k] for k in missing], video.height, video.width)
+            )
         return FrameSegmentations(
-            rles=rles,
+            segmentations=segms,
             boxes=boxes,
             category_ids=np.array([a.category_id for a in anns], dtype=np.int64),
             instance_ids=np.array([a.id for a in anns], dtype=np.int64),

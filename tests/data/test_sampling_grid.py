@@ -13,7 +13,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from querytrack.data.datasets import PairDataset
-from querytrack.data.sampling_grid import SamplingGrid, sample_masks, supports_sampling_grid
+from querytrack.data.sampling_grid import SamplingGrid, sample_masks, source_columns, supports_sampling_grid
 from querytrack.data.transforms import RandomSizeCrop, build_train_transform
 from querytrack.data.ytvis import YTVISDataset
 
@@ -35,7 +35,9 @@ def _both(transform: Any, masks: np.ndarray, seed: int) -> tuple[torch.Tensor, t
     expected = transform({"image": image, "masks": pixels})["masks"].as_subclass(torch.Tensor)
     torch.manual_seed(seed)
     grid = transform({"image": image, "grid": SamplingGrid.identity(h, w)})["grid"]
-    return expected, sample_masks(masks, grid)
+    start, stop = source_columns(grid)
+    window = masks.transpose(2, 1, 0)[:, start:stop]  # [K, Wc, H], only the columns the grid reads
+    return expected, sample_masks(window, grid, start)
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,24 @@ def test_pixel_boxes_match_the_decoded_masks() -> None:
         else:
             assert boxes[k].tolist() == [0, 0, 0, 0]
     assert pixel_boxes([]).shape == (0, 4) and decode_fortran([], h, w).shape == (h, w, 0)
+
+
+def test_decode_columns_equals_pycocotools() -> None:
+    """Any column window of uncompressed / compressed RLE and polygons, runs crossing the window's edges."""
+    from querytrack.core.rle import decode_columns, encode_compressed, encode_uncompressed
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        h, w = (int(x) for x in rng.integers(1, 16, 2))
+        masks = [rng.random((h, w)) < rng.random() for _ in range(3)]
+        masks[0][:, : w // 2] = True  # runs spanning several columns
+        segms = [encode_uncompressed(masks[0]), encode_uncompressed(masks[1]), encode_compressed(masks[2])]
+        segms.append([[0.0, 0.0, w / 2, 0.0, w / 2, h / 2]])  # a polygon
+        poly = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(segms[3], h, w))).astype(bool)
+        full = np.stack([*masks, poly]).transpose(0, 2, 1)  # [K, W, H]
+        start = int(rng.integers(0, w))
+        stop = int(rng.integers(start, w + 1))
+        out = decode_columns(segms, h, w, start, stop)
+        assert out.dtype == np.uint8 and out.flags.c_contiguous
+        assert np.array_equal(out, full[:, start:stop])
+    assert decode_columns([], 4, 5, 0, 5).shape == (0, 5, 4)
