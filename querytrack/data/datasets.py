@@ -42,7 +42,8 @@ def read_frame(ytvis: YTVISDataset, video: VideoRecord, frame: int) -> torch.Ten
     path = ytvis.frame_path(video, frame)
     try:
         with Image.open(path) as im:
-            array = np.array(im.convert("RGB"))  # a writable copy (asarray would be read-only)
+            rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert would copy an RGB image for nothing
+            array = np.array(rgb)  # a writable copy (asarray would be read-only)
     except FileNotFoundError:
         raise FrameReadError(path, video.id, frame, "missing frame file") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

@@ -17,6 +17,7 @@ for others v2 would silently pass the grid through unchanged.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -58,11 +59,13 @@ class SamplingGrid(tv_tensors.TVTensor):
         return f"SamplingGrid(height={len(self.rows)}, width={len(self.cols)})"
 
 
+@functools.lru_cache(maxsize=4096)
 def _nearest_index(old: int, new: int, interpolation: Any) -> torch.Tensor:
     """Source index ``[new]`` of each output position of a nearest resize of an axis from ``old`` to ``new``.
 
     Runs v2's mask resize on a ramp ``0..old-1`` (float32 holds these exactly), so the rounding convention is
-    torch's (``floor(i * old / new)``, or ``nearest-exact`` when asked) by construction.
+    torch's (``floor(i * old / new)``, or ``nearest-exact`` when asked) by construction. Cached (a training set
+    has few distinct sizes); callers only index with the result, never write to it.
     """
     ramp = torch.arange(old, dtype=torch.float32).view(1, old, 1)
     return F.resize_mask(ramp, [new, 1], interpolation=interpolation).view(new).long()
