@@ -13,6 +13,8 @@ Validation of compressed strings is :mod:`querytrack.core.rle_check`.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from typing import Any
 
 import numpy as np
@@ -90,14 +92,12 @@ def _paint_runs(flat: np.ndarray, counts: list[int], start: int) -> None:
     mask. Costs one slice assignment per foreground run in the window, not one write per pixel.
     """
     stop = start + flat.size
-    pos = 0
-    for i, n in enumerate(counts):
-        end = pos + n
-        if i % 2 and end > start and n:
-            flat[max(pos, start) - start : min(end, stop) - start] = 1
-        if end >= stop:
-            return
-        pos = end
+    ends = list(itertools.accumulate(counts))  # run m covers [ends[m-1], ends[m]); odd m are foreground
+    first = bisect.bisect_right(ends, start)  # the first run ending after the window's start...
+    first -= first % 2  # ...or the foreground run before it: index of a foreground run's start
+    last = bisect.bisect_left(ends, stop)  # runs after this one start at or after the window's end
+    for s, e in zip(ends[first : last + 1 : 2], ends[first + 1 : last + 2 : 2], strict=False):
+        flat[max(s, start) - start : min(e, stop) - start] = 1
 
 
 def decode_columns(segms: list[Any], height: int, width: int, start: int, stop: int) -> np.ndarray:
