@@ -86,7 +86,7 @@ def _render_masks(out: dict[str, Any], seg: FrameSegmentations) -> dict[str, Any
     out = dict(out)
     grid = out.pop("grid")
     start, stop = source_columns(grid)
-    out["masks"] = sample_masks(seg.columns(start, stop), grid, start)
+    out["masks"] = sample_masks(seg.column_bits(start, stop), len(seg.segmentations), grid, start)
     return out
 
 

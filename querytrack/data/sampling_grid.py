@@ -26,6 +26,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from querytrack.core.rle import unpack_bits
 from querytrack.data.transforms import RandomSizeCrop
 
 __all__ = ["SamplingGrid", "sample_masks", "source_columns", "supports_sampling_grid"]
@@ -137,25 +138,26 @@ def source_columns(grid: SamplingGrid) -> tuple[int, int]:
     return (int(grid.cols.min()), int(grid.cols.max()) + 1)
 
 
-def sample_masks(columns: np.ndarray, grid: SamplingGrid, start: int = 0) -> torch.Tensor:
+def sample_masks(bits: np.ndarray, count: int, grid: SamplingGrid, start: int = 0) -> torch.Tensor:
     """Render masks at the grid's output size by nearest-neighbour index sampling.
 
     Args:
-        columns: ``[K, Wc, H]`` uint8 source masks stored by column (C-contiguous; pycocotools' ``[H, W, K]``
-            Fortran output transposed is one), holding source columns ``start..start+Wc-1``
-            (:func:`source_columns` gives the window the grid needs).
+        bits: ``[ceil(count / 8), Wc, H]`` uint8 source bit planes stored by column (mask ``k`` is bit ``k % 8``
+            of plane ``k // 8``; ``querytrack.core.rle.decode_column_bits``), holding source columns
+            ``start..start+Wc-1`` (:func:`source_columns` gives the window the grid needs).
+        count: the number of masks ``K``.
         grid: maps from the output canvas ``h x w`` into the source ``H x W``.
-        start: the source column of ``columns[:, 0]``.
+        start: the source column of ``bits[:, 0]``.
 
     Returns:
         ``[K, h, w]`` uint8 (0/1), C-contiguous.
     """
-    by_column = torch.from_numpy(np.ascontiguousarray(columns))
+    by_column = torch.from_numpy(np.ascontiguousarray(bits))
     if grid.rows.numel():
         top, bottom = int(grid.rows.min()), int(grid.rows.max()) + 1
         by_column, rows = by_column[:, :, top:bottom], grid.rows - top  # copy only the rows the grid reads
     else:
         rows = grid.rows
-    # Pick whole source columns (contiguous runs), then gather rows across them.
-    picked = by_column.index_select(1, grid.cols - start)  # [K, w, rows window]
-    return picked.transpose(1, 2).index_select(1, rows)  # [K, h, w]
+    # Pick whole source columns (contiguous runs), then gather rows across them: eight masks per byte.
+    picked = by_column.index_select(1, grid.cols - start)  # [G, w, rows window]
+    return unpack_bits(picked.transpose(1, 2).index_select(1, rows), count)  # [K, h, w]

@@ -96,9 +96,10 @@ class FrameSegmentations:
         rles = rle.compress_many(self.segmentations, self.height, self.width)
         return rle.decode_fortran(rles, self.height, self.width)
 
-    def columns(self, start: int, stop: int) -> np.ndarray:
-        """Columns ``start..stop-1`` of all masks, ``[K, stop - start, H]`` uint8 (see ``rle.decode_columns``)."""
-        return rle.decode_columns(self.segmentations, self.height, self.width, start, stop)
+    def column_bits(self, start: int, stop: int) -> np.ndarray:
+        """Columns ``start..stop-1`` of all masks as bit planes ``[ceil(K / 8), stop - start, H]`` uint8
+        (see ``rle.decode_column_bits``)."""
+        return rle.decode_column_bits(self.segmentations, self.height, self.width, start, stop)
 
 
 class YTVISDataset:

@@ -28,7 +28,7 @@ def _random_masks(k: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def _both(transform: Any, masks: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(v2 on the pixel masks, masks sampled through the grid), with one random draw."""
-    h, w, _ = masks.shape
+    h, w, k = masks.shape
     image = tv_tensors.Image(torch.zeros((3, h, w), dtype=torch.uint8))
     pixels = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(masks.transpose(2, 0, 1))))
     torch.manual_seed(seed)
@@ -37,7 +37,15 @@ def _both(transform: Any, masks: np.ndarray, seed: int) -> tuple[torch.Tensor, t
     grid = transform({"image": image, "grid": SamplingGrid.identity(h, w)})["grid"]
     start, stop = source_columns(grid)
     window = masks.transpose(2, 1, 0)[:, start:stop]  # [K, Wc, H], only the columns the grid reads
-    return expected, sample_masks(window, grid, start)
+    return expected, sample_masks(_pack(window), k, grid, start)
+
+
+def _pack(masks: np.ndarray) -> np.ndarray:
+    """``[K, ...]`` 0/1 uint8 -> bit planes ``[ceil(K / 8), ...]`` (mask k = bit k % 8 of plane k // 8)."""
+    planes = np.zeros((-(-len(masks) // 8), *masks.shape[1:]), dtype=np.uint8)
+    for k, m in enumerate(masks):
+        planes[k // 8] |= m << (k % 8)
+    return planes
 
 
 @pytest.mark.parametrize(
@@ -59,7 +67,7 @@ def _both(transform: Any, masks: np.ndarray, seed: int) -> tuple[torch.Tensor, t
     ids=lambda t: type(t).__name__,
 )
 def test_grid_masks_equal_v2_pixel_masks(transform: Any) -> None:
-    masks = _random_masks(3, 47, 72)
+    masks = _random_masks(11, 47, 72)  # two bit planes, the second one partly used
     for seed in range(8):
         expected, sampled = _both(transform, masks, seed)
         assert sampled.dtype == expected.dtype == torch.uint8 and sampled.is_contiguous()

@@ -128,9 +128,11 @@ def test_pixel_boxes_match_the_decoded_masks() -> None:
     assert pixel_boxes([]).shape == (0, 4) and decode_fortran([], h, w).shape == (h, w, 0)
 
 
-def test_decode_columns_equals_pycocotools() -> None:
+def test_decode_column_bits_equals_pycocotools() -> None:
     """Any column window of uncompressed / compressed RLE and polygons, runs crossing the window's edges."""
-    from querytrack.core.rle import decode_columns, encode_compressed, encode_uncompressed
+    import torch
+
+    from querytrack.core.rle import decode_column_bits, encode_compressed, encode_uncompressed, unpack_bits
 
     rng = np.random.default_rng(1)
     for _ in range(100):
@@ -143,7 +145,28 @@ def test_decode_columns_equals_pycocotools() -> None:
         full = np.stack([*masks, poly]).transpose(0, 2, 1)  # [K, W, H]
         start = int(rng.integers(0, w))
         stop = int(rng.integers(start, w + 1))
-        out = decode_columns(segms, h, w, start, stop)
-        assert out.dtype == np.uint8 and out.flags.c_contiguous
-        assert np.array_equal(out, full[:, start:stop])
-    assert decode_columns([], 4, 5, 0, 5).shape == (0, 5, 4)
+        segms, full = segms * 3, np.concatenate([full] * 3)  # 12 masks: two bit planes
+        bits = decode_column_bits(segms, h, w, start, stop)
+        assert bits.dtype == np.uint8 and bits.flags.c_contiguous and bits.shape == (2, stop - start, h)
+        out = unpack_bits(torch.from_numpy(bits), len(segms))
+        assert out.dtype == torch.uint8 and np.array_equal(out.numpy(), full[:, start:stop])
+    assert decode_column_bits([], 4, 5, 0, 5).shape == (0, 5, 4)
+    assert unpack_bits(torch.zeros((0, 5, 4), dtype=torch.uint8), 0).shape == (0, 5, 4)
+
+
+def test_decode_column_bits_disjoint_masks_and_long_runs() -> None:
+    """Non-overlapping masks take the copy path; a run longer than the fill buffer the NumPy one."""
+    import torch
+
+    from querytrack.core.rle import _FILL_LENGTH, decode_column_bits, encode_uncompressed, unpack_bits
+
+    rng = np.random.default_rng(2)
+    h, w = 300, 300
+    labels = rng.integers(0, 5, (h, w))  # 0 = background, masks 1..4
+    labels[:, :250] = 1  # mask 0 is one run of 75,000 pixels
+    assert 250 * h > _FILL_LENGTH
+    masks = [labels == k for k in range(1, 5)]
+    segms = [encode_uncompressed(m) for m in masks]
+    for start, stop in ((0, w), (249, 251), (260, 300)):
+        out = unpack_bits(torch.from_numpy(decode_column_bits(segms, h, w, start, stop)), len(segms))
+        assert np.array_equal(out.numpy(), np.stack(masks).transpose(0, 2, 1)[:, start:stop])
