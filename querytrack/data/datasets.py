@@ -82,11 +82,12 @@ def _frame_grid_dict(
 
 
 def _render_masks(out: dict[str, Any], seg: FrameSegmentations) -> dict[str, Any]:
-    """Replace the transformed ``grid`` of ``out`` by the masks of ``seg`` sampled through it (uint8)."""
+    """Replace the transformed ``grid`` of ``out`` by the masks of ``seg`` sampled through it (bool)."""
     out = dict(out)
     grid = out.pop("grid")
     start, stop = source_columns(grid)
-    out["masks"] = sample_masks(seg.column_bits(start, stop), len(seg.segmentations), grid, start)
+    masks = sample_masks(seg.column_bits(start, stop), len(seg.segmentations), grid, start)
+    out["masks"] = masks.view(torch.bool)  # 0/1 bytes: a bool view, no conversion pass
     return out
 
 
