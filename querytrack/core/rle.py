@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from pycocotools import mask as mask_utils
 
 RLE = dict[str, Any]
@@ -155,19 +154,6 @@ def decode_column_bits(segms: list[Any], height: int, width: int, start: int, st
         for i, k in enumerate(others):
             planes[k // 8] |= decoded[:, start:stop, i].T << (k % 8)
     return planes
-
-
-def unpack_bits(planes: torch.Tensor, count: int) -> torch.Tensor:
-    """Split bit planes ``[ceil(count / 8), ...]`` uint8 (mask ``k`` = bit ``k % 8`` of plane ``k // 8``) into
-    ``[count, ...]`` uint8 0/1 masks."""
-    out = planes.new_empty((count, *planes.shape[1:]))
-    shifts = torch.arange(8, dtype=torch.uint8).view(8, *([1] * (planes.dim() - 1)))
-    for g in range(len(planes)):
-        n = min(8, count - 8 * g)
-        chunk = out[8 * g : 8 * g + n]
-        torch.bitwise_right_shift(planes[g].expand(n, *planes.shape[1:]), shifts[:n], out=chunk)
-        chunk.bitwise_and_(1)
-    return out
 
 
 def decode_many(segms: list[Any], height: int, width: int) -> np.ndarray:

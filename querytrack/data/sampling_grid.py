@@ -11,6 +11,10 @@ resized, cropped and flipped at source resolution one step after another.
 The nearest index of a resize is computed by torch's own ``interpolate`` on an index ramp (the very kernel
 v2 runs on ``Mask``), so rendered masks are bit-identical to masks transformed by v2.
 
+Rendering (:func:`sample_masks`) reads the source masks as bit planes stored by column (eight masks per byte,
+``querytrack.core.rle.decode_column_bits``, decoded only in the column window the grid reads): one gather
+moves eight masks, which are unpacked at the output size.
+
 Only transforms whose effect on masks is such an index map may be used (:func:`supports_sampling_grid`);
 for others v2 would silently pass the grid through unchanged.
 """
@@ -26,10 +30,9 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from querytrack.core.rle import unpack_bits
 from querytrack.data.transforms import RandomSizeCrop
 
-__all__ = ["SamplingGrid", "sample_masks", "source_columns", "supports_sampling_grid"]
+__all__ = ["SamplingGrid", "sample_masks", "source_columns", "supports_sampling_grid", "unpack_bits"]
 
 
 class SamplingGrid(tv_tensors.TVTensor):
@@ -124,11 +127,24 @@ def supports_sampling_grid(transform: Any) -> bool:
     Containers (``Compose``, ``RandomChoice``, ``RandomApply``) are looked into; any other transform (colour,
     affine, padding crops...) answers ``False``, and its samples should carry pixel masks.
     """
-    if transform is None or isinstance(transform, _GEOMETRY):
+    if transform is None or type(transform) in _GEOMETRY:  # exact types: a subclass may move masks otherwise
         return True
     if type(transform) in _CONTAINERS:
         return all(supports_sampling_grid(t) for t in transform.transforms)
     return False
+
+
+def unpack_bits(planes: torch.Tensor, count: int) -> torch.Tensor:
+    """Split bit planes ``[ceil(count / 8), ...]`` uint8 (mask ``k`` = bit ``k % 8`` of plane ``k // 8``) into
+    ``[count, ...]`` uint8 0/1 masks."""
+    out = planes.new_empty((count, *planes.shape[1:]))
+    shifts = torch.arange(8, dtype=torch.uint8).view(8, *([1] * (planes.dim() - 1)))
+    for g in range(len(planes)):
+        n = min(8, count - 8 * g)
+        chunk = out[8 * g : 8 * g + n]
+        torch.bitwise_right_shift(planes[g].expand(n, *planes.shape[1:]), shifts[:n], out=chunk)
+        chunk.bitwise_and_(1)
+    return out
 
 
 def source_columns(grid: SamplingGrid) -> tuple[int, int]:

@@ -74,7 +74,7 @@ class FrameAnnotation:
 
 @dataclass
 class FrameSegmentations:
-    """Ground truth of one frame with the masks still encoded (decode with :meth:`decode` / :meth:`columns`).
+    """Ground truth of one frame with the masks still encoded (decode with :meth:`decode` / :meth:`column_bits`).
 
     Attributes:
         segmentations: ``K`` segmentations as in the json (RLE, compressed or not, or polygons), present.

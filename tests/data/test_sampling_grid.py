@@ -13,7 +13,13 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from querytrack.data.datasets import PairDataset
-from querytrack.data.sampling_grid import SamplingGrid, sample_masks, source_columns, supports_sampling_grid
+from querytrack.data.sampling_grid import (
+    SamplingGrid,
+    sample_masks,
+    source_columns,
+    supports_sampling_grid,
+    unpack_bits,
+)
 from querytrack.data.transforms import RandomSizeCrop, build_train_transform
 from querytrack.data.ytvis import YTVISDataset
 
@@ -139,3 +145,12 @@ def test_unsupported_transform_moves_pixel_masks(train: YTVISDataset) -> None:
     assert not ds.sampled_masks
     t = ds[0].key.target
     assert t.masks.shape[-2:] == (48, 72) and t.masks.dtype == torch.bool
+
+
+def test_unpack_bits() -> None:
+    masks = torch.from_numpy(_random_masks(13, 5, 7).transpose(2, 0, 1).copy())  # [13, 5, 7]
+    planes = torch.from_numpy(_pack(masks.numpy()))
+    assert planes.shape == (2, 5, 7)
+    out = unpack_bits(planes, 13)
+    assert out.dtype == torch.uint8 and torch.equal(out, masks)
+    assert unpack_bits(torch.zeros((0, 5, 4), dtype=torch.uint8), 0).shape == (0, 5, 4)

@@ -128,11 +128,14 @@ def test_pixel_boxes_match_the_decoded_masks() -> None:
     assert pixel_boxes([]).shape == (0, 4) and decode_fortran([], h, w).shape == (h, w, 0)
 
 
+def _unpack(planes: np.ndarray, count: int) -> np.ndarray:
+    """Bit planes ``[ceil(K / 8), ...]`` -> ``[K, ...]`` 0/1 uint8 (mask k = bit k % 8 of plane k // 8)."""
+    return np.stack([(planes[k // 8] >> (k % 8)) & 1 for k in range(count)])
+
+
 def test_decode_column_bits_equals_pycocotools() -> None:
     """Any column window of uncompressed / compressed RLE and polygons, runs crossing the window's edges."""
-    import torch
-
-    from querytrack.core.rle import decode_column_bits, encode_compressed, encode_uncompressed, unpack_bits
+    from querytrack.core.rle import decode_column_bits, encode_compressed, encode_uncompressed
 
     rng = np.random.default_rng(1)
     for _ in range(100):
@@ -148,17 +151,13 @@ def test_decode_column_bits_equals_pycocotools() -> None:
         segms, full = segms * 3, np.concatenate([full] * 3)  # 12 masks: two bit planes
         bits = decode_column_bits(segms, h, w, start, stop)
         assert bits.dtype == np.uint8 and bits.flags.c_contiguous and bits.shape == (2, stop - start, h)
-        out = unpack_bits(torch.from_numpy(bits), len(segms))
-        assert out.dtype == torch.uint8 and np.array_equal(out.numpy(), full[:, start:stop])
+        assert np.array_equal(_unpack(bits, len(segms)), full[:, start:stop])
     assert decode_column_bits([], 4, 5, 0, 5).shape == (0, 5, 4)
-    assert unpack_bits(torch.zeros((0, 5, 4), dtype=torch.uint8), 0).shape == (0, 5, 4)
 
 
 def test_decode_column_bits_disjoint_masks_and_long_runs() -> None:
     """Non-overlapping masks take the copy path; a run longer than the fill buffer the NumPy one."""
-    import torch
-
-    from querytrack.core.rle import _FILL_LENGTH, decode_column_bits, encode_uncompressed, unpack_bits
+    from querytrack.core.rle import _FILL_LENGTH, decode_column_bits, encode_uncompressed
 
     rng = np.random.default_rng(2)
     h, w = 300, 300
@@ -168,5 +167,5 @@ def test_decode_column_bits_disjoint_masks_and_long_runs() -> None:
     masks = [labels == k for k in range(1, 5)]
     segms = [encode_uncompressed(m) for m in masks]
     for start, stop in ((0, w), (249, 251), (260, 300)):
-        out = unpack_bits(torch.from_numpy(decode_column_bits(segms, h, w, start, stop)), len(segms))
-        assert np.array_equal(out.numpy(), np.stack(masks).transpose(0, 2, 1)[:, start:stop])
+        out = _unpack(decode_column_bits(segms, h, w, start, stop), len(segms))
+        assert np.array_equal(out, np.stack(masks).transpose(0, 2, 1)[:, start:stop])
