@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.ops import masks_to_boxes
 
+from querytrack.data.sampling_grid import SamplingGrid, sample_masks, source_columns, supports_sampling_grid
 from querytrack.data.transforms import PairTransform, remove_degenerate, to_tv_sample
-from querytrack.data.ytvis import FrameReadError, VideoRecord, YTVISDataset
+from querytrack.data.ytvis import FrameReadError, FrameSegmentations, VideoRecord, YTVISDataset
 from querytrack.types import FrameSample, FrameTarget, PairSample
 
 __all__ = ["PairDataset", "VideoClip", "VideoDataset", "masks_to_pixel_boxes", "read_frame"]
@@ -42,7 +42,8 @@ def read_frame(ytvis: YTVISDataset, video: VideoRecord, frame: int) -> torch.Ten
     path = ytvis.frame_path(video, frame)
     try:
         with Image.open(path) as im:
-            array = np.array(im.convert("RGB"))  # a writable copy (asarray would be read-only)
+            rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert would copy an RGB image for nothing
+            array = np.array(rgb)  # a writable copy (asarray would be read-only)
     except FileNotFoundError:
         raise FrameReadError(path, video.id, frame, "missing frame file") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -68,8 +69,34 @@ def _frame_dict(
     return sample, labels, torch.from_numpy(ann.instance_ids)
 
 
+def _frame_grid_dict(
+    ytvis: YTVISDataset, video: VideoRecord, frame: int
+) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, FrameSegmentations]:
+    """Like :func:`_frame_dict` with the masks left as RLE and a :class:`SamplingGrid` in their place."""
+    image = read_frame(ytvis, video, frame)
+    seg = ytvis.frame_segmentations(video.id, frame)
+    labels = torch.as_tensor([ytvis.cat_id_to_label[c] for c in seg.category_ids.tolist()], dtype=torch.int64)
+    sample = to_tv_sample(image, torch.from_numpy(seg.boxes), None)
+    sample["grid"] = SamplingGrid.identity(video.height, video.width)
+    return sample, labels, torch.from_numpy(seg.instance_ids), seg
+
+
+def _render_masks(out: dict[str, Any], seg: FrameSegmentations) -> dict[str, Any]:
+    """Replace the transformed ``grid`` of ``out`` by the masks of ``seg`` sampled through it (bool)."""
+    out = dict(out)
+    grid = out.pop("grid")
+    start, stop = source_columns(grid)
+    masks = sample_masks(seg.column_bits(start, stop), len(seg.segmentations), grid, start)
+    out["masks"] = masks.view(torch.bool)  # 0/1 bytes: a bool view, no conversion pass
+    return out
+
+
 def masks_to_pixel_boxes(masks: torch.Tensor) -> torch.Tensor:
     """Tight boxes of binary masks in the YouTube-VIS convention (pixel edges: ``x2 = last column + 1``).
+
+    The same boxes as torchvision's ``masks_to_boxes`` plus one on ``x2`` / ``y2`` (it gives the last pixel's
+    index, the annotation convention its edge), from uint8 row / column maxima (``bool.any`` along a dimension
+    is an order of magnitude slower on CPU).
 
     Args:
         masks: ``[K, H, W]`` bool/uint8, each non-empty.
@@ -77,8 +104,19 @@ def masks_to_pixel_boxes(masks: torch.Tensor) -> torch.Tensor:
     Returns:
         ``[K, 4]`` float32 absolute xyxy.
     """
-    # torchvision's masks_to_boxes gives the last pixel's index as x2 / y2; the annotation convention is its edge.
-    return masks_to_boxes(masks).float() + torch.tensor([0.0, 0.0, 1.0, 1.0])
+    m = masks.view(torch.uint8) if masks.dtype == torch.bool else masks
+    return _occupancy_boxes(m.amax(dim=2), m.amax(dim=1))
+
+
+def _occupancy_boxes(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Pixel-edge xyxy boxes ``[K, 4]`` float32 from per-mask row ``[K, H]`` / column ``[K, W]`` occupancy."""
+    if rows.shape[0] == 0:
+        return torch.zeros((0, 4))
+    h, w = rows.shape[1], cols.shape[1]
+    # argmax gives the first maximal index: first occupied row / column, and (flipped) the last one.
+    y1, y2 = rows.argmax(dim=1), h - rows.flip(1).argmax(dim=1)
+    x1, x2 = cols.argmax(dim=1), w - cols.flip(1).argmax(dim=1)
+    return torch.stack([x1, y1, x2, y2], dim=1).float()
 
 
 def _to_frame_sample(
@@ -93,13 +131,18 @@ def _to_frame_sample(
 ) -> FrameSample:
     boxes = out["boxes"].as_subclass(torch.Tensor).float()
     masks = out["masks"].as_subclass(torch.Tensor)
-    if boxes_from_masks and masks.numel():
-        # A crop clamps a box to the window while the mask keeps only its visible part: the mask's own box
-        # is the right target. Empty masks keep their box and are removed below.
-        nonempty = masks.flatten(1).amax(dim=1) > 0
-        boxes = boxes.clone()
-        boxes[nonempty] = masks_to_pixel_boxes(masks[nonempty].bool())
-    boxes, masks, labels, ids = remove_degenerate(boxes, masks, labels, ids, min_size=min_box_size)
+    nonempty = None
+    if masks.numel():
+        m = masks.view(torch.uint8) if masks.dtype == torch.bool else masks
+        rows = m.amax(dim=2)  # [K, H] row occupancy
+        nonempty = rows.amax(dim=1) > 0
+        if boxes_from_masks:
+            # A crop clamps a box to the window while the mask keeps only its visible part: the mask's own box
+            # is the right target. Empty masks keep their box and are removed below.
+            boxes = torch.where(nonempty[:, None], _occupancy_boxes(rows, m.amax(dim=1)), boxes)
+    boxes, masks, labels, ids = remove_degenerate(
+        boxes, masks, labels, ids, min_size=min_box_size, nonempty=nonempty
+    )
     masks = masks.bool()
     return FrameSample(
         image=out["image"].as_subclass(torch.Tensor),
@@ -132,6 +175,10 @@ class PairDataset(Dataset[PairSample]):
             clamps a box to the window while the mask keeps only the visible part (6.3 % of instances of the
             synthetic set disagreed by IoU < 0.75 under the synthetic augmentation); the mask's box is what the
             annotation convention (box = extent of the visible mask) asks for. Off reproduces v2's clamped box.
+        sampled_masks: when the transform only flips, resizes and crops (:func:`supports_sampling_grid`), carry
+            a :class:`~querytrack.data.sampling_grid.SamplingGrid` through it instead of the masks and sample
+            the decoded masks once at the output size: the same masks (bit for bit) without resizing every
+            mask at source resolution. Off, or with any other transform: v2 moves the pixel masks.
     """
 
     def __init__(
@@ -144,6 +191,7 @@ class PairDataset(Dataset[PairSample]):
         seed: int = 0,
         min_box_size: float = 1.0,
         boxes_from_masks: bool = True,
+        sampled_masks: bool = True,
     ) -> None:
         if not ytvis.has_annotations:
             raise ValueError(f"{ytvis.ann_file}: has no 'annotations'; a training set needs ground truth")
@@ -156,6 +204,7 @@ class PairDataset(Dataset[PairSample]):
         self.epoch = 0
         self.min_box_size = min_box_size
         self.boxes_from_masks = boxes_from_masks
+        self.sampled_masks = sampled_masks and supports_sampling_grid(transform)
         self.index: list[tuple[int, int]] = []
         for video in ytvis.videos:
             present = np.zeros(video.length, dtype=bool)
@@ -186,12 +235,18 @@ class PairDataset(Dataset[PairSample]):
         video_id, key = self.index[index]
         video = self.ytvis.video(video_id)
         ref = self.sample_reference(video, key, rng)
-        key_in, key_labels, key_ids = _frame_dict(self.ytvis, video, key)
-        ref_in, ref_labels, ref_ids = _frame_dict(self.ytvis, video, ref)
+        if self.sampled_masks:
+            key_in, key_labels, key_ids, key_seg = _frame_grid_dict(self.ytvis, video, key)
+            ref_in, ref_labels, ref_ids, ref_seg = _frame_grid_dict(self.ytvis, video, ref)
+        else:
+            key_in, key_labels, key_ids = _frame_dict(self.ytvis, video, key)
+            ref_in, ref_labels, ref_ids = _frame_dict(self.ytvis, video, ref)
         with torch.random.fork_rng(devices=[]):
             # Seed only the CPU generator: torch.manual_seed would also (lazily) seed CUDA, which costs ~1 ms.
             torch.default_generator.manual_seed(int(rng.integers(2**62)))
             key_out, ref_out = self.pair_transform(key_in, ref_in)
+        if self.sampled_masks:
+            key_out, ref_out = _render_masks(key_out, key_seg), _render_masks(ref_out, ref_seg)
         return PairSample(
             key=_to_frame_sample(
                 key_out,

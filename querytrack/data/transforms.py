@@ -109,7 +109,11 @@ def build_test_transform(short_size: int = 640, max_size: int = 1333) -> v2.Tran
 
 
 def remove_degenerate(
-    boxes: torch.Tensor, masks: torch.Tensor, *others: torch.Tensor, min_size: float = 1.0
+    boxes: torch.Tensor,
+    masks: torch.Tensor,
+    *others: torch.Tensor,
+    min_size: float = 1.0,
+    nonempty: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Drop instances whose box is thinner than ``min_size`` pixels or whose mask is empty.
 
@@ -117,13 +121,16 @@ def remove_degenerate(
         boxes: ``[K, 4]`` absolute xyxy.
         masks: ``[K, H, W]`` bool or uint8.
         others: further ``[K, ...]`` tensors (labels, instance ids) filtered alike.
+        nonempty: ``[K]`` bool, which masks have a pixel, when the caller knows it already.
 
     Returns:
         ``(boxes, masks, *others)`` restricted to the kept instances.
     """
     wh = boxes[:, 2:] - boxes[:, :2]
     keep = (wh >= min_size).all(dim=1)
-    if masks.numel():
+    if nonempty is not None:
+        keep &= nonempty
+    elif masks.numel():
         keep &= masks.flatten(1).amax(dim=1) > 0
     if bool(keep.all()):
         return (boxes, masks, *others)
@@ -149,11 +156,16 @@ class PairTransform:
         return self.transform(key), self.transform(ref)
 
 
-def to_tv_sample(image: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor) -> dict[str, Any]:
-    """Wrap plain tensors (uint8 ``[3, H, W]``, xyxy ``[K, 4]``, uint8/bool ``[K, H, W]``) as a v2 sample dict."""
+def to_tv_sample(image: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor | None) -> dict[str, Any]:
+    """Wrap plain tensors (uint8 ``[3, H, W]``, xyxy ``[K, 4]``, uint8/bool ``[K, H, W]``) as a v2 sample dict.
+
+    ``masks=None`` leaves the ``"masks"`` entry out (masks that travel as a sampling grid instead).
+    """
     h, w = image.shape[-2:]
-    return {
+    sample = {
         "image": tv_tensors.Image(image),
         "boxes": tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(h, w)),
-        "masks": tv_tensors.Mask(masks),
     }
+    if masks is not None:
+        sample["masks"] = tv_tensors.Mask(masks)
+    return sample

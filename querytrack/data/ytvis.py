@@ -72,6 +72,36 @@ class FrameAnnotation:
     instance_ids: np.ndarray
 
 
+@dataclass
+class FrameSegmentations:
+    """Ground truth of one frame with the masks still encoded (decode with :meth:`decode` / :meth:`column_bits`).
+
+    Attributes:
+        segmentations: ``K`` segmentations as in the json (RLE, compressed or not, or polygons), present.
+        boxes: ``[K, 4]`` float32 absolute xyxy (from the json ``bboxes`` or, when missing, from the mask).
+        category_ids: ``[K]`` int64 dataset category ids.
+        instance_ids: ``[K]`` int64 annotation ids.
+        height / width: the video's resolution.
+    """
+
+    segmentations: list[Any]
+    boxes: np.ndarray
+    category_ids: np.ndarray
+    instance_ids: np.ndarray
+    height: int
+    width: int
+
+    def decode(self) -> np.ndarray:
+        """All masks in one pycocotools call: ``[H, W, K]`` uint8 (0/1), Fortran order."""
+        rles = rle.compress_many(self.segmentations, self.height, self.width)
+        return rle.decode_fortran(rles, self.height, self.width)
+
+    def column_bits(self, start: int, stop: int) -> np.ndarray:
+        """Columns ``start..stop-1`` of all masks as bit planes ``[ceil(K / 8), stop - start, H]`` uint8
+        (see ``rle.decode_column_bits``)."""
+        return rle.decode_column_bits(self.segmentations, self.height, self.width, start, stop)
+
+
 class YTVISDataset:
     """A validated YouTube-VIS annotation file plus the folder of its frames.
 
@@ -154,26 +184,41 @@ class YTVISDataset:
         """Instances of ``video_id`` present (non-null segmentation) in ``frame``, crowd excluded."""
         return [a for a in self.instances[video_id] if a.present(frame) and not a.iscrowd]
 
-    def frame_annotation(self, video_id: int, frame: int) -> FrameAnnotation:
-        """Decode the ground truth of one frame at the video's resolution."""
+    def frame_segmentations(self, video_id: int, frame: int) -> FrameSegmentations:
+        """The ground truth of one frame at the video's resolution, masks left as RLE."""
         video = self.video(video_id)
-        h, w = video.height, video.width
         anns = self.instances_in_frame(video_id, frame)
-        masks = rle.decode_many([a.segmentations[frame] for a in anns], h, w)
+        segms = [a.segmentations[frame] for a in anns]
         boxes = np.zeros((len(anns), 4), dtype=np.float32)
+        missing = []
         for k, ann in enumerate(anns):
             box = ann.bboxes[frame] if ann.bboxes is not None else None
             if box is not None:
                 x, y, bw, bh = box
                 boxes[k] = (x, y, x + bw, y + bh)
-            elif masks[k].any():
-                ys, xs = np.nonzero(masks[k])
-                boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        return FrameAnnotation(
-            masks=masks,
+            else:
+                missing.append(k)
+        if missing:
+            boxes[missing] = rle.pixel_boxes(
+                rle.compress_many([segms[k] for k in missing], video.height, video.width)
+            )
+        return FrameSegmentations(
+            segmentations=segms,
             boxes=boxes,
             category_ids=np.array([a.category_id for a in anns], dtype=np.int64),
             instance_ids=np.array([a.id for a in anns], dtype=np.int64),
+            height=video.height,
+            width=video.width,
+        )
+
+    def frame_annotation(self, video_id: int, frame: int) -> FrameAnnotation:
+        """Decode the ground truth of one frame at the video's resolution."""
+        seg = self.frame_segmentations(video_id, frame)
+        return FrameAnnotation(
+            masks=np.ascontiguousarray(seg.decode().transpose(2, 0, 1)),
+            boxes=seg.boxes,
+            category_ids=seg.category_ids,
+            instance_ids=seg.instance_ids,
         )
 
     def summary(self) -> dict[str, int]:

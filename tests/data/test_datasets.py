@@ -206,3 +206,15 @@ def test_epoch_index_pairs_equal_set_epoch(train: YTVISDataset) -> None:
     ds.set_epoch(0)
     b = ds[(2, 1)]
     assert a.ref.frame_index == b.ref.frame_index and torch.equal(a.key.image, b.key.image)
+
+
+def test_masks_to_pixel_boxes_equal_torchvision_plus_one() -> None:
+    from torchvision.ops import masks_to_boxes
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand((20, 9, 14), generator=g) < 0.05
+    masks[:, 4, 7] = True  # every mask non-empty
+    masks[0] = True
+    expected = masks_to_boxes(masks).float() + torch.tensor([0.0, 0.0, 1.0, 1.0])
+    assert torch.equal(datasets_module.masks_to_pixel_boxes(masks), expected)
+    assert torch.equal(datasets_module.masks_to_pixel_boxes(masks.to(torch.uint8)), expected)

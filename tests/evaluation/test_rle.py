@@ -98,3 +98,74 @@ def test_chunked_threaded_check_equals_one_pass(monkeypatch) -> None:  # type: i
     for workers in (1, 2):
         np.testing.assert_array_equal(rle_check.compressed_rle_valid(mixed, workers=workers), whole)
     assert 0 < whole.sum() < len(whole)
+
+
+def test_pixel_boxes_match_the_decoded_masks() -> None:
+    """Boxes from the runs (toBbox) equal the extent of the decoded mask, edges included; empty gives zeros."""
+    from querytrack.core.rle import compress_many, decode_fortran, encode_uncompressed, pixel_boxes
+
+    g = np.random.default_rng(0)
+    h, w = 13, 17
+    masks = [np.zeros((h, w), dtype=bool) for _ in range(6)]
+    masks[0][0, 0] = True
+    masks[1][h - 1, w - 1] = True
+    masks[2][:, 5] = True  # a full column: the run continues into the next column's start
+    masks[3][:] = True
+    masks[4][3:9, 2:15] = g.random((6, 13)) < 0.5
+    # masks[5] stays empty
+    rles = compress_many([encode_uncompressed(m) for m in masks], h, w)
+    decoded = decode_fortran(rles, h, w)
+    assert decoded.shape == (h, w, 6) and decoded.flags.f_contiguous
+    boxes = pixel_boxes(rles)
+    assert boxes.dtype == np.float32 and boxes.shape == (6, 4)
+    for k, m in enumerate(masks):
+        assert np.array_equal(decoded[:, :, k], m)
+        if m.any():
+            ys, xs = np.nonzero(m)
+            assert boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        else:
+            assert boxes[k].tolist() == [0, 0, 0, 0]
+    assert pixel_boxes([]).shape == (0, 4) and decode_fortran([], h, w).shape == (h, w, 0)
+
+
+def _unpack(planes: np.ndarray, count: int) -> np.ndarray:
+    """Bit planes ``[ceil(K / 8), ...]`` -> ``[K, ...]`` 0/1 uint8 (mask k = bit k % 8 of plane k // 8)."""
+    return np.stack([(planes[k // 8] >> (k % 8)) & 1 for k in range(count)])
+
+
+def test_decode_column_bits_equals_pycocotools() -> None:
+    """Any column window of uncompressed / compressed RLE and polygons, runs crossing the window's edges."""
+    from querytrack.core.rle import decode_column_bits, encode_compressed, encode_uncompressed
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        h, w = (int(x) for x in rng.integers(1, 16, 2))
+        masks = [rng.random((h, w)) < rng.random() for _ in range(3)]
+        masks[0][:, : w // 2] = True  # runs spanning several columns
+        segms = [encode_uncompressed(masks[0]), encode_uncompressed(masks[1]), encode_compressed(masks[2])]
+        segms.append([[0.0, 0.0, w / 2, 0.0, w / 2, h / 2]])  # a polygon
+        poly = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(segms[3], h, w))).astype(bool)
+        full = np.stack([*masks, poly]).transpose(0, 2, 1)  # [K, W, H]
+        start = int(rng.integers(0, w))
+        stop = int(rng.integers(start, w + 1))
+        segms, full = segms * 3, np.concatenate([full] * 3)  # 12 masks: two bit planes
+        bits = decode_column_bits(segms, h, w, start, stop)
+        assert bits.dtype == np.uint8 and bits.flags.c_contiguous and bits.shape == (2, stop - start, h)
+        assert np.array_equal(_unpack(bits, len(segms)), full[:, start:stop])
+    assert decode_column_bits([], 4, 5, 0, 5).shape == (0, 5, 4)
+
+
+def test_decode_column_bits_disjoint_masks_and_long_runs() -> None:
+    """Non-overlapping masks take the copy path; a run longer than the fill buffer the NumPy one."""
+    from querytrack.core.rle import _FILL_LENGTH, decode_column_bits, encode_uncompressed
+
+    rng = np.random.default_rng(2)
+    h, w = 300, 300
+    labels = rng.integers(0, 5, (h, w))  # 0 = background, masks 1..4
+    labels[:, :250] = 1  # mask 0 is one run of 75,000 pixels
+    assert 250 * h > _FILL_LENGTH
+    masks = [labels == k for k in range(1, 5)]
+    segms = [encode_uncompressed(m) for m in masks]
+    for start, stop in ((0, w), (249, 251), (260, 300)):
+        out = _unpack(decode_column_bits(segms, h, w, start, stop), len(segms))
+        assert np.array_equal(out, np.stack(masks).transpose(0, 2, 1)[:, start:stop])
