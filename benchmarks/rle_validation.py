@@ -4,11 +4,12 @@ Usage::
 
     python benchmarks/rle_validation.py [--videos 450] [--workload light|dense] [--hota] [--files DIR]
 
-``querytrack-score`` parses every compressed RLE string of the ground truth and of the results with the NumPy
-parser (``querytrack.core.rle_check.compressed_rle_valid``) before pycocotools sees any of them (pycocotools loops,
-aborts or reads uninitialised memory on malformed strings). This prints the time of that parse alone, of the
-whole validation (ground truth + results, structure and strings), and of the whole evaluation
-(``evaluate_ytvis`` from the two paths, reading included), best of ``--repeat``.
+``querytrack-score`` parses every compressed RLE string of the ground truth and of the results
+(``querytrack.core.rle_check``: pycocotools' C parser through ctypes on screened strings, a NumPy parser for the
+rest) before pycocotools sees any of them (pycocotools loops, aborts or reads uninitialised memory on malformed
+strings); the evaluation then reuses the parsed runs. This prints the time of that parse alone (all cores and one
+thread), of each validation run alone (ground truth, results: structure and strings), and of the whole evaluation
+(``evaluate_ytvis`` from the two paths, reading included, each string parsed once), best of ``--repeat``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main() -> None:
             f"{len(gt['videos'])} videos, {len(gt['annotations'])} GT tracks, {len(res)} result tracks, "
             f"{len(rles)} compressed RLE strings, {mb:.0f} MB of json"
         )
-        # one call: it parses in chunks of rle_check.CHUNK strings on all cores, as the validators use it
+        # one call: it parses in chunks (rle_check._chunks) on all cores, as the validators use it
         t_parse = _best(lambda: compressed_rle_valid(rles), args.repeat)
         t_one = _best(lambda: compressed_rle_valid(rles, workers=1), args.repeat)
         t_gt = _best(lambda: validate(gt, require_file_names=False), args.repeat)

@@ -71,3 +71,24 @@ def test_part_timer_own_times_exclude_nested_regions_and_add_up(monkeypatch) -> 
     timer.remove_hooks()
     inner(torch.zeros(1))
     assert next(clock) == 6  # no hook left: the clock was not read again
+
+
+def test_evaluation_benchmark_runs_every_make_bench_workload(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "QUERYTRACK_OFFICIAL_YTVIS"}
+    for workload, videos in (("dense", 2), ("ytvis", 4), ("realres", 1)):
+        summary = tmp_path / f"{workload}.json"
+        args = ["--workload", workload, "--videos", str(videos), "--repeat", "1", "--files", str(tmp_path)]
+        out = subprocess.run(
+            [sys.executable, str(BENCH / "evaluation.py"), *args, "--summary", str(summary)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        assert "evaluate_ytvis (validated)" in out and "no comparison" in out
+        assert json.loads(summary.read_text())[f"evaluator s ({videos} videos, {workload}, validated)"] > 0
