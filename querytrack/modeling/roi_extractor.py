@@ -142,8 +142,12 @@ class MultiLevelRoIAlign(nn.Module):
             pooled = self._pool_threaded(feats, rois, groups, threads)
         else:
             pooled = [(idx, self._pool_level(feats, lvl, rois[idx])) for lvl, idx in groups]
+        in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
         for idx, patch in pooled:
-            out = out.index_put((idx,), patch.to(out.dtype))
+            if in_place:  # the out-of-place put copies all M patches per level / chunk
+                out.index_put_((idx,), patch.to(out.dtype))
+            else:
+                out = out.index_put((idx,), patch.to(out.dtype))
         return out
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
