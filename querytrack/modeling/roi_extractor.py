@@ -120,34 +120,52 @@ class MultiLevelRoIAlign(nn.Module):
             ``Tensor[M, C, S, S]`` in the dtype of ``feats`` (sampling is done in fp32).
         """
         m = rois.shape[0]
-        c = feats[0].shape[1]
-        out = feats[0].new_zeros((m, c, self.output_size, self.output_size))
+        shape = (m, feats[0].shape[1], self.output_size, self.output_size)
         if m == 0:
-            return out
+            return feats[0].new_zeros(shape)
         # boxes stay fp32 (bf16 would quantise a 600 px coordinate to 4 px); features are pooled in fp32
         rois = rois.float()
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
-            return self._all_levels(feats, rois, levels).to(out.dtype)
-        groups: list[tuple[int, Tensor]] = []  # (level, indices of its rois)
+            return self._all_levels(feats, rois, levels).to(feats[0].dtype)
+        if not (torch.is_grad_enabled() and any(f.requires_grad for f in feats)):
+            return self._pool_without_grad(feats, rois, levels, shape)
+        out = feats[0].new_zeros(shape)
         for lvl, feat in enumerate(feats):
             idx = torch.nonzero(levels == lvl, as_tuple=True)[0]
-            if idx.numel() > 0:
-                groups.append((lvl, idx))
-            elif feat.requires_grad and torch.is_grad_enabled():
-                # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
-                out = out + 0.0 * feat.sum()
-        threads = roi_align_threads(feats, m)
+            if idx.numel() == 0:
+                if feat.requires_grad:
+                    # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
+                    out = out + 0.0 * feat.sum()
+                continue
+            out = out.index_put((idx,), self._pool_level(feats, lvl, rois[idx]).to(out.dtype))
+        return out
+
+    def _pool_without_grad(
+        self, feats: list[Tensor], rois: Tensor, levels: Tensor, shape: tuple[int, int, int, int]
+    ) -> Tensor:
+        """``forward`` when nothing needs a gradient: threaded on CPU (``roi_align_threads``), written in place.
+
+        Args:
+            feats: FPN levels.
+            rois: ``Tensor[M, 5]`` fp32.
+            levels: ``Tensor[M]`` int64 level of each roi.
+            shape: ``(M, C, S, S)``.
+
+        Returns:
+            ``Tensor[M, C, S, S]`` in the dtype of ``feats``; rows of rois without a level (NaN boxes) are 0.
+        """
+        groups = [(lvl, torch.nonzero(levels == lvl, as_tuple=True)[0]) for lvl in range(len(feats))]
+        groups = [(lvl, idx) for lvl, idx in groups if idx.numel() > 0]
+        covered = sum(idx.numel() for _, idx in groups) == shape[0]
+        out = feats[0].new_empty(shape) if covered else feats[0].new_zeros(shape)
+        threads = roi_align_threads(feats, shape[0])
         if threads > 1:
             pooled = self._pool_threaded(feats, rois, groups, threads)
         else:
             pooled = [(idx, self._pool_level(feats, lvl, rois[idx])) for lvl, idx in groups]
-        in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
         for idx, patch in pooled:
-            if in_place:  # the out-of-place put copies all M patches per level / chunk
-                out.index_put_((idx,), patch.to(out.dtype))
-            else:
-                out = out.index_put((idx,), patch.to(out.dtype))
+            out.index_put_((idx,), patch.to(out.dtype))
         return out
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:

@@ -81,6 +81,17 @@ def test_threaded_roi_align_is_bit_identical_to_one_call_per_level(
     assert torch.equal(threaded, serial) and not threaded.requires_grad
 
 
+def test_roi_align_without_gradient_equals_the_gradient_path_and_zeroes_nan_boxes() -> None:
+    feats, rois = _pyramid_and_rois(21)
+    rois[3, 1:] = float("nan")  # no level: its row stays 0 on both paths
+    pool = MultiLevelRoIAlign(7)
+    with torch.no_grad():
+        fast = pool(feats, rois)
+    slow = pool([f.clone().requires_grad_() for f in feats], rois)
+    assert slow.requires_grad and torch.equal(fast, slow.detach())
+    assert fast[3].abs().sum() == 0
+
+
 def test_roi_align_threads_only_without_gradient_on_cpu() -> None:
     feats, _ = _pyramid_and_rois(1)
     before = torch.get_num_threads()
