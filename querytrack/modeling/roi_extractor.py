@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -43,7 +44,8 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -
 #: Fewest rois per thread of the threaded CPU path (with fewer, thread hand-off costs about what it saves).
 MIN_ROIS_PER_THREAD = 4
 
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
+_pool_lock = threading.Lock()
 
 
 def _drop_pool() -> None:
@@ -56,13 +58,13 @@ os.register_at_fork(after_in_child=_drop_pool)
 
 
 def _thread_pool(threads: int) -> ThreadPoolExecutor:
-    """The module's pool, (re)built with ``threads`` workers when that count changed."""
+    """The module's pool, replaced by one of ``threads`` workers when that count changed (a replaced pool is not
+    shut down: a caller may still be submitting to it; its idle threads end when it is collected)."""
     global _pool
-    if _pool is None or _pool._max_workers != threads:
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(threads, thread_name_prefix="roi_align")
-    return _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != threads:
+            _pool = (threads, ThreadPoolExecutor(threads, thread_name_prefix="roi_align"))
+        return _pool[1]
 
 
 def roi_align_threads(feats: list[Tensor], num_rois: int) -> int:

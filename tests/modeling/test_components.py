@@ -92,6 +92,14 @@ def test_roi_align_without_gradient_equals_the_gradient_path_and_zeroes_nan_boxe
     assert fast[3].abs().sum() == 0
 
 
+def test_roi_align_pool_follows_the_thread_count_and_a_replaced_pool_still_runs() -> None:
+    two = roi_extractor._thread_pool(2)
+    assert roi_extractor._thread_pool(2) is two
+    three = roi_extractor._thread_pool(3)
+    assert three is not two and roi_extractor._thread_pool(3) is three
+    assert two.submit(sum, [1, 2]).result() == 3  # a caller still holding it is not cut off
+
+
 def test_roi_align_threads_only_without_gradient_on_cpu() -> None:
     feats, _ = _pyramid_and_rois(1)
     before = torch.get_num_threads()
