@@ -12,7 +12,7 @@ input / output          shape                       meaning
 ``boxes``               ``float[1, N, 4]``          absolute xyxy in the resized frame
 ``mask_indices``        ``int64[1, k]``             the top-k queries whose masks were computed
 ``mask_logits``         ``float[1, k, K, 28, 28]``  their class-specific mask logits
-``track_embeddings``    ``float[1, N, D]``          track embeddings of every query
+``track_embeddings``    ``float[1, k, D]``          track embeddings of the ``mask_indices`` queries
 ======================  ==========================  =====================================================
 
 These are the fields of :class:`~querytrack.modeling.outputs.DetectorOutput`, so the Python tracker runs on them
@@ -36,7 +36,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from querytrack.inference.onnx_model import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
+from querytrack.inference.onnx_model import (
+    EMBEDDINGS_KEY,
+    EMBEDDINGS_OF_TOPK,
+    INPUT_NAMES,
+    METADATA_KEY,
+    OUTPUT_NAMES,
+)
 
 
 class _FrameGraph(nn.Module):
@@ -96,10 +102,11 @@ def export_onnx(
     images = torch.zeros((1, 3, h, w), dtype=torch.uint8)
     sizes = torch.tensor([[h, w]], dtype=torch.int64)
     dim_h, dim_w = torch.export.Dim("h32", min=1, max=256), torch.export.Dim("w32", min=1, max=256)
-    meta = {
+    meta: dict[str, Any] = {
         k: spec.get(k)
         for k in ("class_names", "category_ids", "tracker", "test_short_size", "test_max_size", "top_k")
     }
+    meta[EMBEDDINGS_KEY] = EMBEDDINGS_OF_TOPK
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".onnx", prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)

@@ -105,3 +105,29 @@ def test_export_roi_path_equals_the_gather() -> None:
     levels = map_roi_levels(rois[:, 1:], 4)
     assert set(levels.tolist()) == {0, 1, 2, 3}
     torch.testing.assert_close(pool._all_levels(feats, rois, levels), pool(feats, rois), rtol=0, atol=0)
+
+
+def test_exported_graph_says_its_embeddings_are_of_the_top_k(exported: tuple[Path, Path]) -> None:
+    from querytrack.inference.onnx_model import EMBEDDINGS_KEY, EMBEDDINGS_OF_TOPK
+
+    assert OnnxDetector(exported[1]).meta[EMBEDDINGS_KEY] == EMBEDDINGS_OF_TOPK
+
+
+def test_an_older_graph_gets_the_embeddings_of_its_mask_indices() -> None:
+    """Graphs exported before the detector's track head ran on the top-k only give ``[1, N, D]``: ``OnnxDetector``
+    picks the ``mask_indices`` rows, so the frame model sees the current layout."""
+
+    class _Session:
+        def run(self, names: list[str], feeds: dict[str, object]) -> list[object]:
+            return [
+                torch.zeros((1, 5, 2)).numpy(),
+                torch.zeros((1, 5, 4)).numpy(),
+                torch.tensor([[3, 0]]).numpy(),
+                torch.zeros((1, 2, 2, 28, 28)).numpy(),
+                torch.arange(5.0)[None, :, None].expand(1, 5, 3).contiguous().numpy(),
+            ]
+
+    det = OnnxDetector.__new__(OnnxDetector)
+    det.session, det.meta = _Session(), {}
+    out = det(torch.zeros((1, 3, 32, 32), dtype=torch.uint8), torch.tensor([[32, 32]]))
+    assert out.track_embeddings.shape == (1, 2, 3) and out.track_embeddings[0, :, 0].tolist() == [3.0, 0.0]

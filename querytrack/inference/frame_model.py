@@ -51,15 +51,34 @@ class DetectorFrameModel:
                 raise RuntimeError("a selected query has no mask: raise the detector's mask_topk to >= top_k")
             return mask_logits[pos]
 
-        embeds = out.track_embeddings
-        if embeds is None and not self.require_embeddings:
-            embeds = out.cls_logits.new_zeros((1, n, 1))
-        if embeds is None:
+        if out.track_embeddings is None and self.require_embeddings:
             raise RuntimeError("tracking needs a detector with track heads (with_track_head=True)")
         return RawFrameOutput(
             cls_logits=cls_logits,
             boxes=out.boxes[0].float(),
             mask_logits=masks_of,
-            embeddings=embeds[0].float(),
+            embeddings=_embeddings_of_all(out.track_embeddings, mask_indices, n),
             image_size=(h, w),
         )
+
+
+def _embeddings_of_all(top_embeddings: Tensor | None, mask_indices: Tensor, n: int) -> Tensor:
+    """Per-query embeddings ``Tensor[N, D]`` from those of the top-k queries.
+
+    Args:
+        top_embeddings: ``Tensor[1, k, D]`` embeddings of the ``mask_indices`` queries (the detector computes no
+            others), or ``None`` (a detector without track heads).
+        mask_indices: ``Tensor[k]`` int64 their query indices.
+        n: N, number of queries.
+
+    Returns:
+        ``Tensor[N, D]`` float32: row ``mask_indices[i]`` is ``top_embeddings[0, i]``, the other rows are 0 (those
+        queries are never candidates: ``predict_frame`` masks their scores). ``Tensor[N, 1]`` of zeros for
+        ``None``.
+    """
+    if top_embeddings is None:
+        return torch.zeros((n, 1), dtype=torch.float32, device=mask_indices.device)
+    top = top_embeddings[0].float()
+    embeds = top.new_zeros((n, top.shape[1]))
+    embeds[mask_indices.to(top.device)] = top
+    return embeds

@@ -19,6 +19,10 @@ from querytrack.inference.tracker import Tracker
 INPUT_NAMES = ("images", "image_sizes")
 OUTPUT_NAMES = ("cls_logits", "boxes", "mask_indices", "mask_logits", "track_embeddings")
 METADATA_KEY = "querytrack"  # the model metadata entry holding class names, tracker and test size
+#: Metadata entry saying which queries ``track_embeddings`` holds: ``EMBEDDINGS_OF_TOPK`` (``[1, k, D]``, the
+#: ``mask_indices`` queries); graphs exported before it was written hold every query (``[1, N, D]``).
+EMBEDDINGS_KEY = "track_embeddings_of"
+EMBEDDINGS_OF_TOPK = "mask_indices"
 
 
 class OnnxDetector:
@@ -50,7 +54,14 @@ class OnnxDetector:
             list(OUTPUT_NAMES), {"images": images.cpu().numpy(), "image_sizes": image_sizes.cpu().numpy()}
         )
         fields = dict(zip(OUTPUT_NAMES, (torch.from_numpy(o) for o in outs), strict=True))
+        if self.meta.get(EMBEDDINGS_KEY) != EMBEDDINGS_OF_TOPK:  # an older graph: embeddings of all N queries
+            fields["track_embeddings"] = _rows_of(fields["track_embeddings"], fields["mask_indices"])
         return SimpleNamespace(**fields, image_sizes=image_sizes)
+
+
+def _rows_of(embeddings: Tensor, indices: Tensor) -> Tensor:
+    """``Tensor[B, N, D]`` per-query embeddings, ``Tensor[B, k]`` int64 queries → ``Tensor[B, k, D]`` theirs."""
+    return embeddings.gather(1, indices[:, :, None].expand(-1, -1, embeddings.shape[2]))
 
 
 def load_onnx_for_inference(path: str | os.PathLike[str], threads: int | None = None) -> InferenceBundle:

@@ -46,7 +46,7 @@ class QueryInstDetector(nn.Module):
         neck: FPN on the backbone levels.
         proposals: learned boxes and query features.
         stages: the T dynamic stages (no weight sharing).
-        mask_topk: number of queries whose masks ``forward`` computes (None: all N).
+        mask_topk: number of queries whose masks and track embeddings ``forward`` computes (None: all N).
         pixel_mean: RGB mean, 0-255 units.
         pixel_std: RGB std, 0-255 units.
     """
@@ -141,8 +141,8 @@ class QueryInstDetector(nn.Module):
             image_sizes: ``Tensor[B, 2]`` ``(h, w)`` of the valid content.
 
         Returns:
-            ``DetectorOutput``: logits and boxes of every query, class-specific masks of the top-k queries and
-            track embeddings of every query.
+            ``DetectorOutput``: logits and boxes of every query; class-specific masks and track embeddings of the
+            top-k queries (``mask_indices``).
         """
         feats = self.extract_features(images, image_sizes)
         last = self.forward_stages(feats, image_sizes)[-1]
@@ -152,18 +152,14 @@ class QueryInstDetector(nn.Module):
         top = last.cls_logits.detach().max(dim=-1).values.topk(k, dim=1).indices  # [B, k]
         batch_idx = torch.arange(b, device=top.device).repeat_interleave(k)
         query_idx = top.reshape(-1)
-        masks = self.stage(-1).forward_mask(
-            feats, rois_from_indices(boxes, batch_idx, query_idx), last.attn_feats[batch_idx, query_idx]
-        )
+        rois = rois_from_indices(boxes, batch_idx, query_idx)  # [B·k, 5]
+        attn = last.attn_feats[batch_idx, query_idx]  # [B·k, C]
+        masks = self.stage(-1).forward_mask(feats, rois, attn)
         masks = masks.view(b, k, *masks.shape[1:])
         embeds = None
         if self.with_track_head:
-            all_b = torch.arange(b, device=top.device).repeat_interleave(n)
-            all_q = torch.arange(n, device=top.device).repeat(b)
-            embeds = self.stage(-1).forward_track(
-                feats, rois_from_indices(boxes, all_b, all_q), last.attn_feats.reshape(b * n, -1)
-            )
-            embeds = embeds.view(b, n, -1)
+            # only the top-k queries: the post-processing draws its candidates among them (as for the masks)
+            embeds = self.stage(-1).forward_track(feats, rois, attn).view(b, k, -1)
         return DetectorOutput(
             cls_logits=last.cls_logits,
             boxes=boxes,
@@ -212,7 +208,7 @@ def build_detector(
         embed_dim: D, track embedding size.
         frozen_stages: ResNet stem + ``layer1..frozen_stages`` frozen (QueryInst: 1).
         norm_eval: backbone BatchNorms in eval mode (QueryInst: True).
-        mask_topk: queries that get masks at inference (10; None for all).
+        mask_topk: queries that get masks and track embeddings at inference (10; None for all).
         num_heads: query self-attention heads (8).
         ffn_dim: FFN width (2048).
         dynamic_dim: DynamicConv hidden width (64).

@@ -33,12 +33,12 @@ class DetectorOutput:
         cls_logits: ``Tensor[B, N, K]`` last-stage classification logits (apply ``sigmoid`` for scores).
         boxes: ``Tensor[B, N, 4]`` absolute xyxy in the resized image (divide by the resize scale for the
             original frame; not clipped).
-        mask_indices: ``Tensor[B, k]`` int64, the queries whose masks were computed: the top-k queries by their
-            best class score (a superset of the queries of the top-k (query, class) pairs).
+        mask_indices: ``Tensor[B, k]`` int64, the queries whose masks and track embeddings were computed: the
+            top-k queries by their best class score (a superset of the queries of the top-k (query, class) pairs).
         mask_logits: ``Tensor[B, k, K, 28, 28]`` class-specific mask logits inside each query's box; pick the
             channel of the predicted label and paste it into its box.
-        track_embeddings: ``Tensor[B, N, D]`` last-stage track embeddings of every query, or ``None`` for a
-            detector without a track head.
+        track_embeddings: ``Tensor[B, k, D]`` last-stage track embeddings of the ``mask_indices`` queries (in
+            that order), or ``None`` for a detector without a track head.
         image_sizes: ``Tensor[B, 2]`` ``(h, w)`` of the valid content (copied from the input).
     """
 

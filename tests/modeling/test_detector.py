@@ -1,4 +1,4 @@
-"""Detector: parameter count against mmdetection, forward on odd sizes, stage wiring."""
+"""Detector: parameter count against mmdetection, forward on odd sizes, stage wiring, top-k heads."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from querytrack.modeling import build_detector
+from querytrack.modeling.roi_extractor import boxes_to_rois
 
 ODD_SIZES = [(200, 333), (160, 288)]
 
@@ -42,7 +43,7 @@ def test_forward_on_two_odd_sized_padded_images(backbone: str) -> None:
     assert out.boxes.shape == (2, 8, 4)
     assert out.mask_indices.shape == (2, 3)
     assert out.mask_logits.shape == (2, 3, 5, 28, 28)
-    assert out.track_embeddings is not None and out.track_embeddings.shape == (2, 8, 32)
+    assert out.track_embeddings is not None and out.track_embeddings.shape == (2, 3, 32)
     for t in (out.cls_logits, out.boxes, out.mask_logits, out.track_embeddings):
         assert torch.isfinite(t).all()
     best = out.cls_logits.max(-1).values.topk(3, dim=1).indices
@@ -78,3 +79,24 @@ def test_stage_inputs_are_detached_and_heads_use_attn_feats() -> None:
         model.stages[0].bbox_head.attention(model.proposals(sizes)[1])
     )
     assert torch.allclose(q, expected, atol=1e-5)
+
+
+def test_track_embeddings_of_the_top_queries_equal_those_of_all_queries() -> None:
+    """``forward`` runs the track head on the ``mask_indices`` queries only: the same embeddings as running it on
+    every query (the former output ``[B, N, D]``) and picking those rows."""
+    torch.manual_seed(0)
+    model = build_detector(
+        backbone="r18", num_queries=12, num_classes=5, num_stages=2, embed_dim=16, mask_topk=4
+    ).eval()
+    images, sizes = _padded_batch(ODD_SIZES)
+    with torch.no_grad():
+        out = model(images, sizes)
+        feats = model.extract_features(images, sizes)
+        last = model.forward_stages(feats, sizes)[-1]
+        every = model.stage(-1).forward_track(
+            feats, boxes_to_rois(last.boxes), last.attn_feats.reshape(-1, last.attn_feats.shape[-1])
+        )
+    every = every.view(2, 12, 16)
+    expected = torch.stack([every[i, out.mask_indices[i]] for i in range(2)])
+    assert out.track_embeddings is not None and out.track_embeddings.shape == (2, 4, 16)
+    torch.testing.assert_close(out.track_embeddings, expected, rtol=0, atol=1e-6)
