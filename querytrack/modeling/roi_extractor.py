@@ -8,17 +8,13 @@ level ``floor(log2(s / 56 + 1e-6))`` clamped to ``[0, L-1]`` of P2..P5: ``<112 â
 feature / image shapes, whereas mmcv's RoIAlign uses ``aligned=True``. Hence this small module: QueryInst's level
 formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` per level.
 
-torchvision's CPU ``roi_align`` runs on one thread. Without gradients, on CPU, this module splits the rois into
-``torch.get_num_threads()`` groups pooled by concurrent calls on a small thread pool (the op releases the GIL).
-Each roi's patch depends on that roi only, so the result is bit-identical to one call per level.
+torchvision's CPU ``roi_align`` runs on one thread. Pooling chunks of rois on a few Python threads (tried) made
+RoIAlign faster but the rest of the frame slower: each pool thread starts an OpenMP team of its own whose
+threads spin after every parallel region (the op's output fill), stealing the cores from the next convolutions
+(small model at 128x192: 44 â†’ 59 ms a frame; R50 at 360p: no gain). So it runs one call per level.
 """
 
 from __future__ import annotations
-
-import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
@@ -39,43 +35,6 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -
     scale = torch.sqrt((boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0))
     lvl = torch.floor(torch.log2(scale / finest_scale + 1e-6))
     return lvl.clamp(min=0, max=num_levels - 1).long()
-
-
-#: Fewest rois per thread of the threaded CPU path (with fewer, thread hand-off costs about what it saves).
-MIN_ROIS_PER_THREAD = 4
-
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
-_pool_lock = threading.Lock()
-
-
-def _drop_pool() -> None:
-    """Forget the pool (in a forked child its threads do not exist)."""
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_drop_pool)
-
-
-def _thread_pool(threads: int) -> ThreadPoolExecutor:
-    """The module's pool, replaced by one of ``threads`` workers when that count changed (a replaced pool is not
-    shut down: a caller may still be submitting to it; its idle threads end when it is collected)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != threads:
-            _pool = (threads, ThreadPoolExecutor(threads, thread_name_prefix="roi_align"))
-        return _pool[1]
-
-
-def roi_align_threads(feats: list[Tensor], num_rois: int) -> int:
-    """Threads the CPU path pools ``num_rois`` rois with: 1 (one call per level) on an accelerator, under
-    gradient, while compiling, or for few rois; else ``torch.get_num_threads()`` (at most one per
-    ``MIN_ROIS_PER_THREAD`` rois)."""
-    if feats[0].device.type != "cpu" or torch.compiler.is_compiling():
-        return 1
-    if torch.is_grad_enabled() and any(f.requires_grad for f in feats):
-        return 1
-    return max(1, min(torch.get_num_threads(), num_rois // MIN_ROIS_PER_THREAD))
 
 
 def boxes_to_rois(boxes: Tensor) -> Tensor:
@@ -146,7 +105,7 @@ class MultiLevelRoIAlign(nn.Module):
     def _pool_without_grad(
         self, feats: list[Tensor], rois: Tensor, levels: Tensor, shape: tuple[int, int, int, int]
     ) -> Tensor:
-        """``forward`` when nothing needs a gradient: threaded on CPU (``roi_align_threads``), written in place.
+        """``forward`` when nothing needs a gradient: patches written in place (no copy of ``out`` per level).
 
         Args:
             feats: FPN levels.
@@ -161,13 +120,8 @@ class MultiLevelRoIAlign(nn.Module):
         groups = [(lvl, idx) for lvl, idx in groups if idx.numel() > 0]
         covered = sum(idx.numel() for _, idx in groups) == shape[0]
         out = feats[0].new_empty(shape) if covered else feats[0].new_zeros(shape)
-        threads = roi_align_threads(feats, shape[0])
-        if threads > 1:
-            pooled = self._pool_threaded(feats, rois, groups, threads)
-        else:
-            pooled = [(idx, self._pool_level(feats, lvl, rois[idx])) for lvl, idx in groups]
-        for idx, patch in pooled:
-            out.index_put_((idx,), patch.to(out.dtype))
+        for lvl, idx in groups:
+            out.index_put_((idx,), self._pool_level(feats, lvl, rois[idx]).to(out.dtype))
         return out
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
@@ -180,31 +134,6 @@ class MultiLevelRoIAlign(nn.Module):
             sampling_ratio=self.sampling_ratio,
             aligned=self.aligned,
         )
-
-    def _pool_threaded(
-        self, feats: list[Tensor], rois: Tensor, groups: list[tuple[int, Tensor]], threads: int
-    ) -> list[tuple[Tensor, Tensor]]:
-        """Pool each level's rois in chunks of at most ``ceil(M / threads)`` on ``threads`` pool threads.
-
-        Args:
-            feats: FPN levels.
-            rois: ``Tensor[M, 5]`` fp32.
-            groups: ``(level, Tensor[m_l] indices into rois)`` of every level with rois.
-            threads: pool size.
-
-        Returns:
-            ``(indices Tensor[c], patches Tensor[c, C, S, S])`` per chunk.
-        """
-        size = math.ceil(rois.shape[0] / threads)
-        chunks = [(lvl, idx[i : i + size]) for lvl, idx in groups for i in range(0, idx.numel(), size)]
-        pool = _thread_pool(threads)
-        futures = [pool.submit(self._pool_level_no_grad, feats, lvl, rois[idx]) for lvl, idx in chunks]
-        return [(idx, f.result()) for (_, idx), f in zip(chunks, futures, strict=True)]
-
-    def _pool_level_no_grad(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
-        """``_pool_level`` on a pool thread (grad mode is per thread; the threaded path runs without it)."""
-        with torch.no_grad():
-            return self._pool_level(feats, level, rois)
 
     def _all_levels(self, feats: list[Tensor], rois: Tensor, levels: Tensor) -> Tensor:
         """Export path (ONNX): pool every roi from every level and keep its own level's patch.

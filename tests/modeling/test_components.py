@@ -7,11 +7,10 @@ import torch
 from torch import nn
 from torchvision.ops.poolers import LevelMapper
 
-from querytrack.modeling import roi_extractor
 from querytrack.modeling.backbone import TimmBackbone
 from querytrack.modeling.box_coder import decode_deltas
 from querytrack.modeling.proposals import LearnedProposals
-from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, map_roi_levels, roi_align_threads
+from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, map_roi_levels
 
 
 def test_r18_backbone_publishes_channels_strides_and_freezes() -> None:
@@ -65,22 +64,6 @@ def _pyramid_and_rois(m: int, seed: int = 0) -> tuple[list[torch.Tensor], torch.
     return feats, torch.cat([torch.randint(0, 2, (m, 1), generator=g).float(), xy, xy + wh], 1)
 
 
-@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
-@pytest.mark.parametrize("threads", [2, 3])
-def test_threaded_roi_align_is_bit_identical_to_one_call_per_level(
-    monkeypatch: pytest.MonkeyPatch, mode: str, threads: int
-) -> None:
-    feats, rois = _pyramid_and_rois(37)
-    assert set(map_roi_levels(rois[:, 1:], 4).tolist()) == {0, 1, 2, 3}
-    pool = MultiLevelRoIAlign(7)
-    with getattr(torch, mode)():
-        monkeypatch.setattr(roi_extractor, "roi_align_threads", lambda feats, m: 1)
-        serial = pool(feats, rois)
-        monkeypatch.setattr(roi_extractor, "roi_align_threads", lambda feats, m: threads)
-        threaded = pool(feats, rois)
-    assert torch.equal(threaded, serial) and not threaded.requires_grad
-
-
 def test_roi_align_without_gradient_equals_the_gradient_path_and_zeroes_nan_boxes() -> None:
     feats, rois = _pyramid_and_rois(21)
     rois[3, 1:] = float("nan")  # no level: its row stays 0 on both paths
@@ -90,31 +73,6 @@ def test_roi_align_without_gradient_equals_the_gradient_path_and_zeroes_nan_boxe
     slow = pool([f.clone().requires_grad_() for f in feats], rois)
     assert slow.requires_grad and torch.equal(fast, slow.detach())
     assert fast[3].abs().sum() == 0
-
-
-def test_roi_align_pool_follows_the_thread_count_and_a_replaced_pool_still_runs() -> None:
-    two = roi_extractor._thread_pool(2)
-    assert roi_extractor._thread_pool(2) is two
-    three = roi_extractor._thread_pool(3)
-    assert three is not two and roi_extractor._thread_pool(3) is three
-    assert two.submit(sum, [1, 2]).result() == 3  # a caller still holding it is not cut off
-
-
-def test_roi_align_threads_only_without_gradient_on_cpu() -> None:
-    feats, _ = _pyramid_and_rois(1)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        assert roi_align_threads(feats, 100) == 2
-        assert roi_align_threads(feats, 5) == 1  # fewer than MIN_ROIS_PER_THREAD per thread
-        grad_feats = [f.requires_grad_() for f in feats]
-        assert roi_align_threads(grad_feats, 100) == 1
-        with torch.no_grad():
-            assert roi_align_threads(grad_feats, 100) == 2
-        torch.set_num_threads(1)
-        assert roi_align_threads(feats, 100) == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_multilevel_roi_align_uses_the_mapped_level() -> None:
