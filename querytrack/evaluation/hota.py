@@ -14,6 +14,11 @@ The adapter writes the folder layout trackeval expects into a temporary director
 * evaluating only the categories that have GT, so the class average is over those (trackeval would add 0 for
   every category without GT); results of other categories are ignored, as in AP.
 
+trackeval prepares every (video, class) pair, ~0.5 ms each even when the class is in neither the ground truth nor
+the results of that video (18,000 pairs and ~10 s for 450 videos and 40 classes). Such a pair adds nothing: its
+HOTA counts are all 0. ``_present_classes_only`` hands trackeval an empty sequence for it without the work
+(equal results, tested).
+
 HOTA is averaged over trackeval's 19 localisation thresholds (α = 0.05…0.95), class-averaged
 (``cls_comb_cls_av``); the detection-averaged variant is returned with the ``_det_av`` suffix. Scores are not used
 by HOTA and every result is counted (no top-100 cut). Matching is per frame (not the video IoU of AP).
@@ -97,6 +102,50 @@ def _prepare_results(
     return out
 
 
+def _present_classes_only(base: type) -> type:
+    """``base`` (trackeval's ``YouTubeVIS`` dataset) whose preprocessing returns an empty sequence at once for a
+    class absent from both the ground truth and the results of the video (what the full preprocessing gives
+    then, minus the per-frame work)."""
+
+    class PresentClassesOnly(base):  # type: ignore[misc, valid-type]
+        _present: dict[str, set[int]]  # per sequence: the class ids in its ground truth or results
+
+        def get_preprocessed_seq_data(self, raw_data: dict[str, Any], cls: str) -> dict[str, Any]:
+            cls_id = self.class_name_to_class_id[cls]
+            if not hasattr(self, "_present"):
+                self._present = {}
+            present = self._present.get(raw_data["seq"])
+            if present is None:
+                ids = [np.atleast_1d(c) for c in (*raw_data["gt_classes"], *raw_data["tracker_classes"])]
+                present = set(np.concatenate(ids).tolist()) if ids else set()
+                self._present[raw_data["seq"]] = present
+            if cls_id in present:
+                return super().get_preprocessed_seq_data(raw_data, cls)  # type: ignore[no-any-return]
+            n = raw_data["num_timesteps"]
+            none = np.zeros(0, dtype=int)
+            data: dict[str, Any] = {
+                "gt_ids": [none] * n,
+                "tracker_ids": [none] * n,
+                "gt_dets": [[] for _ in range(n)],
+                "tracker_dets": [[] for _ in range(n)],
+                "similarity_scores": [np.zeros((0, 0))] * n,
+                "num_tracker_dets": 0,
+                "num_gt_dets": 0,
+                "num_tracker_ids": 0,
+                "num_gt_ids": 0,
+                "num_timesteps": n,
+                "seq": raw_data["seq"],
+            }
+            for key in ("gt_tracks", "gt_track_ids", "gt_track_areas", "gt_track_iscrowd"):
+                data[key] = raw_data[f"classes_to_{key}"][cls_id]
+            for key in ("dt_tracks", "dt_track_ids", "dt_track_areas", "dt_track_scores"):
+                data[key] = raw_data[f"classes_to_{key}"][cls_id]
+            data["iou_type"] = "mask"
+            return data
+
+    return PresentClassesOnly
+
+
 def evaluate_hota(
     gt: PathOrObj,
     results: PathOrObj,
@@ -154,9 +203,9 @@ def evaluate_hota(
         }
         with contextlib.redirect_stdout(io.StringIO()):
             evaluator = trackeval.Evaluator(ev_cfg)
-            dataset = trackeval.datasets.YouTubeVIS(ds_cfg)
+            dataset = _present_classes_only(trackeval.datasets.YouTubeVIS)(ds_cfg)
             res, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA()])
-    combined = res["YouTubeVIS"][_TRACKER]["COMBINED_SEQ"]
+    combined = res[dataset.get_name()][_TRACKER]["COMBINED_SEQ"]
     out: dict[str, float] = {}
     for k in keys:
         out[k] = float(np.mean(combined["cls_comb_cls_av"]["HOTA"][k]))

@@ -37,3 +37,17 @@ def test_empty_masks_absent_by_default() -> None:
     res = [entry(1, 0.9, [A, EMPTY])]
     assert evaluate_hota(gt, res)["HOTA"] == pytest.approx(1.0)
     assert evaluate_hota(gt, res, empty_masks="detection")["HOTA"] < 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_skipping_absent_classes_changes_nothing(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    from querytrack.evaluation import hota
+    from querytrack.testing.fake_results import make_gt, make_results
+
+    gt = make_gt(6, num_categories=5, seed=seed, frames=(3, 6), max_objects=3)
+    res = make_results(gt, seed=seed + 7, false_positives=3)  # wrong classes: some only in results
+    fast = evaluate_hota(gt, res, per_category=True)
+    monkeypatch.setattr(hota, "_present_classes_only", lambda base: base)
+    full = evaluate_hota(gt, res, per_category=True)
+    assert fast == full
+    assert 0 < fast["HOTA"] < 1
