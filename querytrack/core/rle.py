@@ -243,6 +243,33 @@ def to_uncompressed(rle: RLE) -> RLE:
     return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
 
 
+def to_uncompressed_many(rles: list[RLE]) -> list[RLE]:
+    """:func:`to_uncompressed` of many RLEs, the compressed strings parsed in one batch (no mask is decoded).
+
+    The counts are the runs of the string as written (a valid but unusual string with empty runs keeps them;
+    the mask is the same).
+
+    Raises:
+        ValueError: a malformed compressed string.
+    """
+    from querytrack.core.rle_check import parse_compressed  # the parser sits above this module's helpers
+
+    strings = [r for r in rles if not isinstance(r["counts"], list)]
+    parsed = parse_compressed(strings)
+    if not parsed.valid.all():
+        raise ValueError(f"{int((~parsed.valid).sum())} malformed compressed RLE string(s)")
+    runs = iter(
+        parsed.counts[a : a + n].tolist()
+        for a, n in zip(parsed.first.tolist(), parsed.nums.tolist(), strict=True)
+    )
+    out = []
+    for r in rles:
+        h, w = r["size"]
+        counts = list(r["counts"]) if isinstance(r["counts"], list) else next(runs)
+        out.append({"size": [int(h), int(w)], "counts": counts})
+    return out
+
+
 def rle_areas(rles: list[RLE]) -> np.ndarray:
     """Areas of many RLEs.
 

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from querytrack.core.rle import rle_area, to_compressed, to_uncompressed
+from querytrack.core.rle import rle_area, to_compressed, to_uncompressed_many
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results, video_num_frames
 
 _SPLIT = "querytrack"
@@ -48,7 +48,7 @@ def _prepare_gt(gt: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         {**v, "file_names": [f"v{v['id']}/{i:05d}.jpg" for i in range(video_num_frames(v))]}
         for v in gt["videos"]
     ]
-    anns, with_gt = [], set()
+    anns, with_gt, masks = [], set(), []
     for ann in gt.get("annotations", []):
         v = videos.get(ann["video_id"])
         if v is None:
@@ -56,10 +56,11 @@ def _prepare_gt(gt: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         h, w = v["height"], v["width"]
         segs = [to_compressed(s, h, w) for s in ann["segmentations"]]
         areas = ann.get("areas") or [rle_area(s) if s is not None else None for s in segs]
+        masks += [s for s in segs if s is not None]
         anns.append(
             {
                 **ann,
-                "segmentations": [None if s is None else to_uncompressed(s) for s in segs],
+                "segmentations": segs,
                 "areas": areas,
                 "iscrowd": ann.get("iscrowd", 0),
                 "height": h,
@@ -67,6 +68,9 @@ def _prepare_gt(gt: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             }
         )
         with_gt.add(ann["category_id"])
+    uncompressed = iter(to_uncompressed_many(masks))  # in one batch, in the order collected
+    for ann in anns:
+        ann["segmentations"] = [None if s is None else next(uncompressed) for s in ann["segmentations"]]
     cats = [{**c, "name": f"cls{c['id']}"} for c in gt["categories"]]
     classes = [c["name"] for c in cats if c["id"] in with_gt]
     return {"videos": new_videos, "annotations": anns, "categories": cats}, classes

@@ -169,3 +169,16 @@ def test_decode_column_bits_disjoint_masks_and_long_runs() -> None:
     for start, stop in ((0, w), (249, 251), (260, 300)):
         out = _unpack(decode_column_bits(segms, h, w, start, stop), len(segms))
         assert np.array_equal(out, np.stack(masks).transpose(0, 2, 1)[:, start:stop])
+
+
+def test_to_uncompressed_many_equals_one_by_one_and_refuses_malformed() -> None:
+    import pytest
+
+    from querytrack.core.rle import to_uncompressed_many
+
+    rles = _random_rles(40, seed=9)
+    mixed = [to_uncompressed(r) if i % 3 == 0 else r for i, r in enumerate(rles)]
+    assert to_uncompressed_many(mixed) == [to_uncompressed(r) for r in mixed]
+    assert to_uncompressed_many([]) == []
+    with pytest.raises(ValueError, match="malformed"):
+        to_uncompressed_many([rles[0], {"size": [4, 4], "counts": "\x7f\x7f!!"}])
