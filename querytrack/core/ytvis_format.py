@@ -335,7 +335,7 @@ def _rle_string_problems(
     pending: list[tuple[str, int, dict[str, Any]]],
     rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
 ) -> list[str]:
-    """Parse every pending compressed RLE string (vectorised, chunked and threaded inside
+    """Parse every pending compressed RLE string (in chunks, by pycocotools' C parser where exact, inside
     ``compressed_rle_valid``); one problem per annotation."""
     bad: dict[str, list[int]] = {}
     valid = rle_valid([p[2] for p in pending])

@@ -143,7 +143,7 @@ def _check_segmentations(
 def _decode_problems(
     pending: list[Any], rle_valid: Callable[[list[dict[str, Any]]], np.ndarray]
 ) -> list[Problem]:
-    """Decode-free validity check of all pending RLEs at once (``compressed_rle_valid`` chunks and threads it)."""
+    """Decode-free validity check of all pending RLEs at once (by ``rle_valid``, ``compressed_rle_valid`` by default)."""
     bad: dict[tuple[int, Any], list[int]] = defaultdict(list)
     valid = rle_valid([p[3] for p in pending])
     for (i, vid, f, _), ok in zip(pending, valid.tolist(), strict=True):
