@@ -150,7 +150,7 @@ def decode_column_bits(segms: list[Any], height: int, width: int, start: int, st
         if plane_runs:
             _paint_plane(plane, plane_runs)
     if others:
-        decoded = mask_utils.decode([_compressed(segms[k], height, width) for k in others])  # [H, W, n]
+        decoded = mask_utils.decode(compress_many([segms[k] for k in others], height, width))  # [H, W, n]
         for i, k in enumerate(others):
             planes[k // 8] |= decoded[:, start:stop, i].T << (k % 8)
     return planes
@@ -232,15 +232,7 @@ def to_uncompressed(rle: RLE) -> RLE:
     """
     if isinstance(rle["counts"], list):
         return {"size": list(rle["size"]), "counts": list(rle["counts"])}
-    h, w = rle["size"]
-    flat = mask_utils.decode(rle).ravel(order="F").astype(np.int8)
-    n = flat.size
-    change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate(([0], change, [n]))
-    counts = np.diff(bounds).tolist()
-    if n and flat[0] == 1:
-        counts = [0, *counts]
-    return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
+    return encode_uncompressed(mask_utils.decode(rle))
 
 
 def to_uncompressed_many(rles: list[RLE]) -> list[RLE]:

@@ -59,6 +59,12 @@ def _empty(n: int) -> _Parsed:
     return np.ones(n, dtype=bool), z, np.zeros(0, dtype=np.uint32), z.copy()
 
 
+def _as_bytes(rle: dict[str, Any]) -> bytes:
+    """The counts string as pycocotools reads it: a ``str`` as its UTF-8 bytes (non-ASCII: bytes above 127)."""
+    counts = rle["counts"]
+    return counts.encode("utf-8", "surrogatepass") if isinstance(counts, str) else counts
+
+
 def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     """Parse and check compressed RLE strings without decoding the masks (vectorised over all strings at once).
 
@@ -86,10 +92,7 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     if n == 0:
         return _empty(0)
     # pycocotools reads a str as its UTF-8 bytes: any non-ASCII character is a byte above 127, hence invalid
-    strs = [
-        r["counts"].encode("utf-8", "surrogatepass") if isinstance(r["counts"], str) else r["counts"]
-        for r in rles
-    ]
+    strs = [_as_bytes(r) for r in rles]
     lens = np.fromiter(map(len, strs), dtype=np.int64, count=n)
     hw = np.array([int(r["size"][0]) * int(r["size"][1]) for r in rles], dtype=np.int64)
     ok &= (lens > 0) | (hw == 0)
@@ -151,11 +154,6 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     area = np.zeros(n, dtype=np.int64)
     area[has] = np.add.reduceat(np.where(odd, counts, 0), s0)
     return ok, area, counts.astype(np.uint32), nums_per
-
-
-def _as_bytes(rle: dict[str, Any]) -> bytes:
-    counts = rle["counts"]
-    return counts.encode("utf-8", "surrogatepass") if isinstance(counts, str) else counts
 
 
 def _parse_chunk(rles: list[dict[str, Any]]) -> _Parsed:

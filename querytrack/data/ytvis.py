@@ -74,7 +74,7 @@ class FrameAnnotation:
 
 @dataclass
 class FrameSegmentations:
-    """Ground truth of one frame with the masks still encoded (decode with :meth:`decode` / :meth:`column_bits`).
+    """Ground truth of one frame with the masks still encoded (decode with ``rle.decode_many`` / :meth:`column_bits`).
 
     Attributes:
         segmentations: ``K`` segmentations as in the json (RLE, compressed or not, or polygons), present.
@@ -90,11 +90,6 @@ class FrameSegmentations:
     instance_ids: np.ndarray
     height: int
     width: int
-
-    def decode(self) -> np.ndarray:
-        """All masks in one pycocotools call: ``[H, W, K]`` uint8 (0/1), Fortran order."""
-        rles = rle.compress_many(self.segmentations, self.height, self.width)
-        return rle.decode_fortran(rles, self.height, self.width)
 
     def column_bits(self, start: int, stop: int) -> np.ndarray:
         """Columns ``start..stop-1`` of all masks as bit planes ``[ceil(K / 8), stop - start, H]`` uint8
@@ -215,7 +210,7 @@ class YTVISDataset:
         """Decode the ground truth of one frame at the video's resolution."""
         seg = self.frame_segmentations(video_id, frame)
         return FrameAnnotation(
-            masks=np.ascontiguousarray(seg.decode().transpose(2, 0, 1)),
+            masks=rle.decode_many(seg.segmentations, seg.height, seg.width),
             boxes=seg.boxes,
             category_ids=seg.category_ids,
             instance_ids=seg.instance_ids,
