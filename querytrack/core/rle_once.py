@@ -13,7 +13,7 @@ from querytrack.core.rle_check import ParsedRles, parse_chunks
 class ParseOnce:
     """Parses compressed RLE dicts and remembers the result, so that validation and evaluation read every string
     once: pass ``check`` as the validators' string check, then ``index`` the evaluation's masks and read their
-    ``valid`` / ``area`` / ``parsed`` runs / ``c_table`` by position.
+    ``valid`` / ``areas`` / ``parsed`` runs / ``c_table`` by position.
 
     Dicts are recognised by identity (the cache holds a reference to each, so an id is never reused while it
     lives); a dict not seen before is parsed when indexed.
@@ -57,18 +57,9 @@ class ParseOnce:
         """``[positions]`` int64 foreground pixels of every mask parsed so far, by position."""
         return self._area
 
-    def sizes(self, pos: np.ndarray) -> np.ndarray:
-        """``[P, 2]`` int64 ``(h, w)`` of the masks at ``pos``."""
-        keep = self._keep
-        return np.array([keep[i]["size"] for i in pos.tolist()], dtype=np.int64).reshape(-1, 2)
-
     def valid(self, pos: np.ndarray) -> np.ndarray:
         """``[P]`` bool: the strings at positions ``pos`` are well formed."""
         return self._valid[pos]
-
-    def area(self, pos: np.ndarray) -> np.ndarray:
-        """``[P]`` int64 foreground pixels of the masks at ``pos`` (meaningful where valid)."""
-        return self._area[pos]
 
     def _by_chunk(self, pos: np.ndarray) -> list[tuple[ParsedRles, np.ndarray, np.ndarray]]:
         """``(chunk, rows of pos in it, their indices in the chunk)`` for every chunk ``pos`` touches."""
@@ -81,20 +72,23 @@ class ParseOnce:
 
     def parsed(self, pos: np.ndarray) -> ParsedRles:
         """The runs of the masks at ``pos``, contiguous in that order."""
+        groups = self._by_chunk(pos)
         nums = np.zeros(pos.size, dtype=np.int64)
-        for chunk, sel, idx in self._by_chunk(pos):
+        for chunk, sel, idx in groups:
             nums[sel] = chunk.nums[idx]
         first = np.cumsum(nums) - nums
         counts = np.empty(int(nums.sum()), dtype=np.uint32)
-        for chunk, sel, idx in self._by_chunk(pos):
+        for chunk, sel, idx in groups:
             n = nums[sel]
             offs = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
             counts[np.repeat(first[sel], n) + offs] = chunk.counts[np.repeat(chunk.first[idx], n) + offs]
         return ParsedRles(self._valid[pos], self._area[pos], counts, first, nums)
 
-    def c_table(self, pos: np.ndarray, size: np.ndarray) -> np.ndarray:
-        """pycocotools ``RLE`` structs of the masks at ``pos`` (sizes ``size [P, 2]``), pointing at the runs held
-        here (``rle_parse_c.rle_table``): valid only while this object lives."""
+    def c_table(self, pos: np.ndarray) -> np.ndarray:
+        """pycocotools ``RLE`` structs of the masks at ``pos``, pointing at the runs held here
+        (``rle_parse_c.rle_table``): valid only while this object lives."""
+        keep = self._keep
+        size = np.array([keep[i]["size"] for i in pos.tolist()], dtype=np.int64).reshape(-1, 2)
         table = np.zeros((pos.size, 4), dtype=np.uint64)
         for chunk, sel, idx in self._by_chunk(pos):
             table[sel] = rle_parse_c.rle_table(chunk.counts, chunk.first[idx], chunk.nums[idx], size[sel])

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 from functools import cache
-from typing import Any
 
 import numpy as np
 
@@ -42,18 +41,20 @@ class _Rle(ctypes.Structure):
 
 @cache
 def _library() -> ctypes.CDLL | None:
-    """pycocotools' C library with ``rleFrString`` / ``rleFree`` typed, or None if it does not export them."""
+    """pycocotools' C library with ``rleFrString`` / ``rleFree`` / ``rleIou`` typed, or None if it does not export
+    them."""
     try:
         from pycocotools import _mask
 
         lib = ctypes.CDLL(_mask.__file__)
-        parse, free, _ = lib.rleFrString, lib.rleFree, lib.rleIou
+        parse, free, iou = lib.rleFrString, lib.rleFree, lib.rleIou
     except (ImportError, OSError, AttributeError):
         return None
-    parse.argtypes = [ctypes.POINTER(_Rle), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
-    parse.restype = None
+    ptr, siz = ctypes.c_void_p, ctypes.c_size_t
+    parse.argtypes = [ctypes.POINTER(_Rle), ctypes.c_char_p, siz, siz]
     free.argtypes = [ctypes.POINTER(_Rle)]
-    free.restype = None
+    iou.argtypes = [ptr, ptr, siz, siz, ptr, ptr]  # dt, gt, m, n, iscrowd, o
+    parse.restype = free.restype = iou.restype = None
     return lib
 
 
@@ -132,15 +133,6 @@ def run_lengths(g: np.ndarray, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return runs, foreground, sum0 + sum1
 
 
-@cache
-def _typed_iou(lib: ctypes.CDLL) -> Any:
-    fn = lib.rleIou
-    ptr, siz = ctypes.c_void_p, ctypes.c_size_t
-    fn.argtypes = [ptr, ptr, siz, siz, ptr, ptr]  # dt, gt, m, n, iscrowd, o
-    fn.restype = None
-    return fn
-
-
 def rle_table(counts: np.ndarray, first: np.ndarray, nums: np.ndarray, size: np.ndarray) -> np.ndarray:
     """maskApi.h ``RLE`` structs (``h, w, m, cnts``) of masks whose runs lie in ``counts``.
 
@@ -178,7 +170,7 @@ def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lib = _library()
     if lib is None:
         raise RuntimeError("pycocotools does not export rleIou")
-    iou = _typed_iou(lib)
+    iou = lib.rleIou
     out = np.zeros(a.size, dtype=np.float64)
     base, out_at = table.ctypes.data, out.ctypes.data
     for q, (i, j) in enumerate(zip((base + 32 * a).tolist(), (base + 32 * b).tolist(), strict=True)):

@@ -74,7 +74,7 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
         if not once.valid(ids).all():
             raise ValueError("malformed RLE string")
         if rle_parse_c.available():
-            iou = rle_parse_c.pair_ious(once.c_table(ids, once.sizes(ids)), la, lb)
+            iou = rle_parse_c.pair_ious(once.c_table(ids), la, lb)
             if (iou < 0).any():
                 raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
             tot = (once.areas[ma] + once.areas[mb]).astype(np.float64)

@@ -113,7 +113,7 @@ def test_parse_once_parses_each_string_once(monkeypatch: pytest.MonkeyPatch) -> 
     want = rle_check.parse_compressed(rles[::-1])
     got = once.parsed(pos)
     np.testing.assert_array_equal(got.valid, want.valid)
-    np.testing.assert_array_equal(once.area(pos)[want.valid], want.area[want.valid])
+    np.testing.assert_array_equal(once.areas[pos][want.valid], want.area[want.valid])
     ok = np.flatnonzero(want.valid)
     for s in ok.tolist():
         np.testing.assert_array_equal(
