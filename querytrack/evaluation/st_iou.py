@@ -24,8 +24,40 @@ from querytrack.evaluation.mask_runs import MaskRuns
 RleSeq = Sequence[RLE | None]
 
 
+class TrackTable:
+    """Every track's per-frame masks, to be parsed once and indexed by position (``ParseOnce``)."""
+
+    def __init__(self) -> None:
+        self.seqs: list[list[RLE | None]] = []  # per track: compressed RLE per frame, None where absent
+
+    def add(self, seq: list[RLE | None]) -> int:
+        """Append a track (its per-frame compressed RLEs, ``None`` where absent); return its row."""
+        self.seqs.append(seq)
+        return len(self.seqs) - 1
+
+    def build(self, once: ParseOnce) -> tuple[np.ndarray, np.ndarray]:
+        """Parse the RLEs (``once``) and return ``(masks [T, F], lengths [T])``: each track's masks as their
+        positions in ``once``, -1 where absent.
+
+        Raises:
+            ValueError: a malformed RLE string.
+        """
+        lengths = np.fromiter(map(len, self.seqs), dtype=np.int64, count=len(self.seqs))
+        flat = [r for seq in self.seqs for r in seq]
+        present = np.fromiter((r is not None for r in flat), dtype=bool, count=len(flat))
+        pos = once.index([r for r in flat if r is not None])
+        bad = int((~once.valid(pos)).sum())
+        if bad:
+            raise ValueError(f"{bad} malformed RLE string(s)")
+        masks = np.full((len(self.seqs), int(lengths.max(initial=0))), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(len(self.seqs)), lengths)
+        cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        masks[rows[present], cols[present]] = pos
+        return masks, lengths
+
+
 def track_intersections_and_unions(
-    area: np.ndarray,
+    frame_area: np.ndarray,
     masks: np.ndarray,
     lengths: np.ndarray,
     a: np.ndarray,
@@ -35,7 +67,7 @@ def track_intersections_and_unions(
     """Exact summed intersections and unions of track pairs ``(a[p], b[p])``.
 
     Args:
-        area: ``[S]`` int64 area of every mask.
+        frame_area: ``[T, F]`` int64 area of each track's mask in each frame, 0 where absent.
         masks: ``[T, F]`` int64 index of each track's mask in each frame, -1 where absent.
         lengths: ``[T]`` int64 number of frames of each track's sequence (frames are paired up to the shorter).
         a: ``[P]`` track indices.
@@ -46,7 +78,6 @@ def track_intersections_and_unions(
         ``(inter, union)``, both ``[P]`` int64 pixel counts over the paired frames.
     """
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    frame_area = np.append(area, 0)[masks]  # [T, F], 0 where absent
     paired = np.arange(masks.shape[1])[None, :] < np.minimum(lengths[a], lengths[b])[:, None]  # [P, F]
     sums = ((frame_area[a] + frame_area[b]) * paired).sum(1)
     both = paired & (frame_area[a] > 0) & (frame_area[b] > 0)  # empty masks add nothing to an intersection
@@ -97,21 +128,15 @@ def spatio_temporal_iou(dt_seqs: Sequence[RleSeq], gt_seqs: Sequence[RleSeq]) ->
     Returns:
         ``[D, G]`` float64; 0 where the union is empty.
     """
-    seqs = [*dt_seqs, *gt_seqs]
     D, G = len(dt_seqs), len(gt_seqs)
-    F = max((len(s) for s in seqs), default=0)
-    masks = np.full((len(seqs), F), -1, dtype=np.int64)
-    flat: list[RLE] = []
-    for t, seq in enumerate(seqs):
-        for f, r in enumerate(seq):
-            if r is not None:
-                masks[t, f] = len(flat)
-                flat.append(r)
+    table = TrackTable()
+    for seq in (*dt_seqs, *gt_seqs):
+        table.add(list(seq))
     once = ParseOnce()
-    masks = np.where(masks >= 0, np.append(once.index(flat), -1)[masks], -1)
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    masks, lengths = table.build(once)
     a, b = np.repeat(np.arange(D), G), np.tile(np.arange(D, D + G), D)
-    inter, union = track_intersections_and_unions(once.areas, masks, lengths, a, b, intersector(once))
+    frame_area = np.append(once.areas, 0)[masks]
+    inter, union = track_intersections_and_unions(frame_area, masks, lengths, a, b, intersector(once))
     return ious_from(inter, union).reshape(D, G)
 
 

@@ -32,7 +32,7 @@ from querytrack.core.gc_pause import gc_paused
 from querytrack.core.rle import RLE, to_compressed
 from querytrack.core.rle_once import ParseOnce
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
-from querytrack.evaluation.st_iou import intersector, ious_from, track_intersections_and_unions
+from querytrack.evaluation.st_iou import TrackTable, intersector, ious_from, track_intersections_and_unions
 
 IOU_THRS = np.linspace(0.5, 0.95, 10)
 _THRESHOLDS = np.minimum(IOU_THRS, 1 - 1e-10)  # the official matching compares with min(t, 1 - 1e-10)
@@ -49,7 +49,7 @@ STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", 
 class _Tracks:
     """Tracks of one (video, category) group; detections sorted by score, truncated to 100.
 
-    ``rows`` index the tracks in the evaluation's ``_TrackTable``.
+    ``rows`` index the tracks in the evaluation's ``st_iou.TrackTable``.
     """
 
     rows: list[int] = field(default_factory=list)
@@ -57,37 +57,6 @@ class _Tracks:
     scores: list[float] = field(default_factory=list)
     avg_areas: list[float] = field(default_factory=list)
     crowd: list[bool] = field(default_factory=list)
-
-
-class _TrackTable:
-    """Every track's per-frame masks, to be parsed once and indexed by position (``ParseOnce``)."""
-
-    def __init__(self) -> None:
-        self.seqs: list[list[RLE | None]] = []  # per track: compressed RLE per frame, None where absent
-
-    def add(self, seq: list[RLE | None]) -> int:
-        """Append a track (its per-frame compressed RLEs, ``None`` where absent); return its row."""
-        self.seqs.append(seq)
-        return len(self.seqs) - 1
-
-    def build(self, once: ParseOnce) -> tuple[np.ndarray, np.ndarray]:
-        """Parse the RLEs (``once``) and return ``(masks [T, F], lengths [T])``: each track's masks as their
-        positions in ``once``, -1 where absent.
-
-        Raises:
-            ValueError: a malformed RLE string.
-        """
-        lengths = np.fromiter(map(len, self.seqs), dtype=np.int64, count=len(self.seqs))
-        flat = [r for seq in self.seqs for r in seq]
-        present = np.fromiter((r is not None for r in flat), dtype=bool, count=len(flat))
-        pos = once.index([r for r in flat if r is not None])
-        if not once.valid(pos).all():
-            raise ValueError(f"{int((~once.valid(pos)).sum())} malformed RLE string(s)")
-        masks = np.full((len(self.seqs), int(lengths.max(initial=0))), -1, dtype=np.int64)
-        rows = np.repeat(np.arange(len(self.seqs)), lengths)
-        cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        masks[rows[present], cols[present]] = pos
-        return masks, lengths
 
 
 def _compressed_seq(segs: list[Any], height: int, width: int) -> list[RLE | None]:
@@ -121,7 +90,7 @@ def _avg_area(areas: list[Any]) -> float:
     return float(np.array(vals).mean()) if vals else 0.0
 
 
-def _gt_tracks(gt: dict[str, Any], cat_set: set[int], table: _TrackTable) -> dict[tuple[int, int], _Tracks]:
+def _gt_tracks(gt: dict[str, Any], cat_set: set[int], table: TrackTable) -> dict[tuple[int, int], _Tracks]:
     """Ground-truth tracks by (video, category); ``avg_areas`` is -1 where the json has no ``areas``."""
     videos = {v["id"]: v for v in gt["videos"]}
     groups: dict[tuple[int, int], _Tracks] = defaultdict(_Tracks)
@@ -143,7 +112,7 @@ def _dt_tracks(
     videos: dict[int, dict[str, Any]],
     cat_set: set[int],
     max_det: int,
-    table: _TrackTable,
+    table: TrackTable,
 ) -> dict[tuple[int, int], _Tracks]:
     """Detections by (video, category), by score (stable), at most ``max_det``; ``avg_areas`` filled later."""
     by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -177,7 +146,7 @@ def _mean_nonzero_areas(area: np.ndarray) -> np.ndarray:
 
 def _group_ious(
     pairs: list[tuple[_Tracks, _Tracks]],
-    area: np.ndarray,
+    frame_area: np.ndarray,
     masks: np.ndarray,
     lengths: np.ndarray,
     intersect: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -198,13 +167,14 @@ def _group_ious(
     ga = [np.asarray(gt.rows, dtype=np.int64) for _, gt in pairs]
     a = np.concatenate([np.repeat(d, g.size) for d, g in zip(da, ga, strict=True)])
     b = np.concatenate([np.tile(g, d.size) for d, g in zip(da, ga, strict=True)])
-    frame_area = np.append(area, 0)[masks]  # [T, F], 0 where absent
     paired = np.arange(masks.shape[1])[None, :] < np.minimum(lengths[a], lengths[b])[:, None]
     inter_ub = (np.minimum(frame_area[a], frame_area[b]) * paired).sum(1)
     tot = ((frame_area[a] + frame_area[b]) * paired).sum(1)
     keep = np.flatnonzero(inter_ub / np.maximum(tot - inter_ub, 1) >= IOU_THRS[0] - 1e-9)
     ious = np.zeros(a.size, dtype=np.float64)
-    ious[keep] = ious_from(*track_intersections_and_unions(area, masks, lengths, a[keep], b[keep], intersect))
+    ious[keep] = ious_from(
+        *track_intersections_and_unions(frame_area, masks, lengths, a[keep], b[keep], intersect)
+    )
     sizes = [d.size * g.size for d, g in zip(da, ga, strict=True)]
     bounds = np.cumsum([0, *sizes])
     return [ious[bounds[i] : bounds[i + 1]].reshape(da[i].size, ga[i].size) for i in range(len(pairs))]
@@ -398,12 +368,12 @@ def _evaluate_ap(gt_d: dict[str, Any], res: list[dict[str, Any]], once: ParseOnc
     if unknown:
         raise ValueError(f"results contain video ids not in the ground truth: {unknown[:20]}")
     cat_set = set(cat_ids)
-    table = _TrackTable()
+    table = TrackTable()
     gts = _gt_tracks(gt_d, cat_set, table)
     dts = _dt_tracks(res, {v["id"]: v for v in gt_d["videos"]}, cat_set, MAX_DETS[-1], table)
     masks, lengths = table.build(once)
-    area = once.areas
-    avg = _mean_nonzero_areas(np.append(area, 0)[masks])
+    frame_area = np.append(once.areas, 0)[masks]  # [T, F], 0 where absent
+    avg = _mean_nonzero_areas(frame_area)
     for group in (*gts.values(), *dts.values()):
         group.avg_areas = [
             a if a >= 0 else float(avg[r]) for a, r in zip(group.avg_areas, group.rows, strict=True)
@@ -418,7 +388,7 @@ def _evaluate_ap(gt_d: dict[str, Any], res: list[dict[str, Any]], once: ParseOnc
         if (v, k) in gts or (v, k) in dts  # else the official evalImg is None: contributes nothing
     ]
     both = [(d_tr, g_tr) for _, g_tr, d_tr in visits if g_tr.ids and d_tr.ids]
-    ious_of = iter(_group_ious(both, area, masks, lengths, intersector(once)))
+    ious_of = iter(_group_ious(both, frame_area, masks, lengths, intersector(once)))
     # per category, concatenated over videos in id order: scores, rank in group, matched, ignored; npig per area
     acc: dict[int, dict[str, list[Any]]] = {k: defaultdict(list) for k in cat_ids}
     npig = {k: np.zeros(A, dtype=np.int64) for k in cat_ids}
