@@ -89,39 +89,20 @@ class MultiLevelRoIAlign(nn.Module):
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
             return self._all_levels(feats, rois, levels).to(feats[0].dtype)
-        if not (torch.is_grad_enabled() and any(f.requires_grad for f in feats)):
-            return self._pool_without_grad(feats, rois, levels, shape)
-        out = feats[0].new_zeros(shape)
-        for lvl, feat in enumerate(feats):
-            idx = torch.nonzero(levels == lvl, as_tuple=True)[0]
+        # without gradients, patches are written in place (no copy of ``out`` per level), into an uninitialised
+        # tensor when every roi has a level; with them, out-of-place writes keep autograd's view of ``out``
+        in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
+        groups = [torch.nonzero(levels == lvl, as_tuple=True)[0] for lvl in range(len(feats))]
+        covered = sum(idx.numel() for idx in groups) == m
+        out = feats[0].new_empty(shape) if in_place and covered else feats[0].new_zeros(shape)
+        for lvl, (feat, idx) in enumerate(zip(feats, groups, strict=True)):
             if idx.numel() == 0:
-                if feat.requires_grad:
+                if feat.requires_grad and not in_place:
                     # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
                     out = out + 0.0 * feat.sum()
                 continue
-            out = out.index_put((idx,), self._pool_level(feats, lvl, rois[idx]).to(out.dtype))
-        return out
-
-    def _pool_without_grad(
-        self, feats: list[Tensor], rois: Tensor, levels: Tensor, shape: tuple[int, int, int, int]
-    ) -> Tensor:
-        """``forward`` when nothing needs a gradient: patches written in place (no copy of ``out`` per level).
-
-        Args:
-            feats: FPN levels.
-            rois: ``Tensor[M, 5]`` fp32.
-            levels: ``Tensor[M]`` int64 level of each roi.
-            shape: ``(M, C, S, S)``.
-
-        Returns:
-            ``Tensor[M, C, S, S]`` in the dtype of ``feats``; rows of rois without a level (NaN boxes) are 0.
-        """
-        groups = [(lvl, torch.nonzero(levels == lvl, as_tuple=True)[0]) for lvl in range(len(feats))]
-        groups = [(lvl, idx) for lvl, idx in groups if idx.numel() > 0]
-        covered = sum(idx.numel() for _, idx in groups) == shape[0]
-        out = feats[0].new_empty(shape) if covered else feats[0].new_zeros(shape)
-        for lvl, idx in groups:
-            out.index_put_((idx,), self._pool_level(feats, lvl, rois[idx]).to(out.dtype))
+            patch = self._pool_level(feats, lvl, rois[idx]).to(out.dtype)
+            out = out.index_put_((idx,), patch) if in_place else out.index_put((idx,), patch)
         return out
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
@@ -142,15 +123,8 @@ class MultiLevelRoIAlign(nn.Module):
         shapes that do not depend on the data, at ``L`` times the RoIAlign work.
         """
         out: Tensor | None = None
-        for lvl, (feat, stride) in enumerate(zip(feats, self.strides, strict=True)):
-            pooled = roi_align(
-                feat.float(),
-                rois,
-                output_size=self.output_size,
-                spatial_scale=1.0 / stride,
-                sampling_ratio=self.sampling_ratio,
-                aligned=self.aligned,
-            )
+        for lvl in range(len(feats)):
+            pooled = self._pool_level(feats, lvl, rois)
             keep = (levels == lvl)[:, None, None, None]
             out = torch.where(keep, pooled, 0.0 if out is None else out)
         assert out is not None
