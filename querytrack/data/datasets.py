@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from querytrack.core import rle
 from querytrack.data.sampling_grid import SamplingGrid, sample_masks, source_columns, supports_sampling_grid
 from querytrack.data.transforms import PairTransform, remove_degenerate, to_tv_sample
 from querytrack.data.ytvis import FrameReadError, FrameSegmentations, VideoRecord, YTVISDataset
@@ -60,24 +61,23 @@ def read_frame(ytvis: YTVISDataset, video: VideoRecord, frame: int) -> torch.Ten
 
 
 def _frame_dict(
-    ytvis: YTVISDataset, video: VideoRecord, frame: int
-) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
-    image = read_frame(ytvis, video, frame)
-    ann = ytvis.frame_annotation(video.id, frame)
-    labels = torch.as_tensor([ytvis.cat_id_to_label[c] for c in ann.category_ids.tolist()], dtype=torch.int64)
-    sample = to_tv_sample(image, torch.from_numpy(ann.boxes), torch.from_numpy(ann.masks))
-    return sample, labels, torch.from_numpy(ann.instance_ids)
-
-
-def _frame_grid_dict(
-    ytvis: YTVISDataset, video: VideoRecord, frame: int
+    ytvis: YTVISDataset, video: VideoRecord, frame: int, sampled_masks: bool = False
 ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, FrameSegmentations]:
-    """Like :func:`_frame_dict` with the masks left as RLE and a :class:`SamplingGrid` in their place."""
+    """A frame and its ground truth as the v2 transform's input, with labels, instance ids and the encoded masks.
+
+    ``sampled_masks``: a :class:`SamplingGrid` stands in for the masks (rendered after the transform by
+    :func:`_render_masks`); else the masks are decoded at the video's resolution.
+    """
     image = read_frame(ytvis, video, frame)
     seg = ytvis.frame_segmentations(video.id, frame)
     labels = torch.as_tensor([ytvis.cat_id_to_label[c] for c in seg.category_ids.tolist()], dtype=torch.int64)
-    sample = to_tv_sample(image, torch.from_numpy(seg.boxes), None)
-    sample["grid"] = SamplingGrid.identity(video.height, video.width)
+    boxes = torch.from_numpy(seg.boxes)
+    if sampled_masks:
+        sample = to_tv_sample(image, boxes, None)
+        sample["grid"] = SamplingGrid.identity(video.height, video.width)
+    else:
+        masks = rle.decode_many(seg.segmentations, seg.height, seg.width)
+        sample = to_tv_sample(image, boxes, torch.from_numpy(masks))
     return sample, labels, torch.from_numpy(seg.instance_ids), seg
 
 
@@ -235,12 +235,8 @@ class PairDataset(Dataset[PairSample]):
         video_id, key = self.index[index]
         video = self.ytvis.video(video_id)
         ref = self.sample_reference(video, key, rng)
-        if self.sampled_masks:
-            key_in, key_labels, key_ids, key_seg = _frame_grid_dict(self.ytvis, video, key)
-            ref_in, ref_labels, ref_ids, ref_seg = _frame_grid_dict(self.ytvis, video, ref)
-        else:
-            key_in, key_labels, key_ids = _frame_dict(self.ytvis, video, key)
-            ref_in, ref_labels, ref_ids = _frame_dict(self.ytvis, video, ref)
+        key_in, key_labels, key_ids, key_seg = _frame_dict(self.ytvis, video, key, self.sampled_masks)
+        ref_in, ref_labels, ref_ids, ref_seg = _frame_dict(self.ytvis, video, ref, self.sampled_masks)
         with torch.random.fork_rng(devices=[]):
             # Seed only the CPU generator: torch.manual_seed would also (lazily) seed CUDA, which costs ~1 ms.
             torch.default_generator.manual_seed(int(rng.integers(2**62)))
@@ -305,7 +301,7 @@ class VideoClip:
         """Decode and transform frame ``t`` (with its ground truth if ``with_targets``)."""
         video = self.video
         if self.with_targets:
-            sample, labels, ids = _frame_dict(self.ytvis, video, t)
+            sample, labels, ids, _ = _frame_dict(self.ytvis, video, t)
         else:
             image = read_frame(self.ytvis, video, t)
             empty = torch.zeros((0, 4))
