@@ -79,7 +79,7 @@ def _is_finite_number(x: Any) -> bool:
 _FLOAT_MAX = sys.float_info.max
 
 
-def finite_numbers(values: Sequence[Any]) -> bool:
+def _finite_numbers(values: Sequence[Any]) -> bool:
     """Fast check: every value is a JSON number (int or float, not bool) that a float holds finitely."""
     return all(
         (type(v) is int or type(v) is float) and -_FLOAT_MAX <= v <= _FLOAT_MAX  # NaN fails the comparison
@@ -104,7 +104,7 @@ def compressed_frames_ok(segs: Sequence[Any], size: list[int]) -> bool:
 def _boxes_ok(boxes: list[Any]) -> bool:
     """Fast path: every box is null or four finite numbers with non-negative width and height."""
     return all(
-        b is None or (type(b) is list and len(b) == 4 and finite_numbers(b) and b[2] >= 0 and b[3] >= 0)
+        b is None or (type(b) is list and len(b) == 4 and _finite_numbers(b) and b[2] >= 0 and b[3] >= 0)
         for b in boxes
     )
 
