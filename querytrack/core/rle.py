@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from querytrack.core.rle_check import parse_compressed
+
 RLE = dict[str, Any]
 
 
@@ -244,8 +246,6 @@ def to_uncompressed_many(rles: list[RLE]) -> list[RLE]:
     Raises:
         ValueError: a malformed compressed string.
     """
-    from querytrack.core.rle_check import parse_compressed  # the parser sits above this module's helpers
-
     strings = [r for r in rles if not isinstance(r["counts"], list)]
     parsed = parse_compressed(strings)
     if not parsed.valid.all():
