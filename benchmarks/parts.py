@@ -98,10 +98,11 @@ class PartTimer:
 
 
 def hook_detector(timer: PartTimer, detector: Any) -> None:
-    """Time backbone, FPN, and per stage: RoIAlign (box / mask / track), attention, dynamic conv, FFN, the rest
+    """Time backbone, FPN, the pyramid's conversion for pooling, and per stage: RoIAlign (box / mask / track), attention, dynamic conv, FFN, the rest
     of the box head, the mask head and the track head (a ``QueryInstDetector``)."""
     timer.module(detector.backbone, "backbone")
     timer.module(detector.neck, "FPN")
+    timer.wrap(detector, "pooling_layout", "pooling layout (channels-last copy)", by_grad=True)
     for t in range(detector.num_stages):
         stage = detector.stage(t)
         timer.module(stage.box_roi, "RoIAlign box 7x7", t)

@@ -11,6 +11,7 @@ from querytrack.modeling.backbone import TimmBackbone, check_backbone_input
 from querytrack.modeling.neck import FPN
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
 from querytrack.modeling.proposals import LearnedProposals
+from querytrack.modeling.roi_extractor import pooling_layout
 from querytrack.modeling.stage import DynamicStage
 from querytrack.types import FrameBatch
 
@@ -114,6 +115,11 @@ class QueryInstDetector(nn.Module):
         check_backbone_input(x)
         return self.neck(self.backbone(x))
 
+    def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
+        """FPN levels in the memory layout the stages' RoIAlign reads fastest (``roi_extractor.pooling_layout``):
+        convert once per pyramid, before the stages, mask and track heads pool from it."""
+        return pooling_layout(feats, self.stage(0).box_roi.kernel)
+
     def forward_stages(self, feats: list[Tensor], image_sizes: Tensor) -> list[StageOutput]:
         """Run the box branch of all stages.
 
@@ -144,7 +150,7 @@ class QueryInstDetector(nn.Module):
             ``DetectorOutput``: logits and boxes of every query; class-specific masks and track embeddings of the
             top-k queries (``mask_indices``).
         """
-        feats = self.extract_features(images, image_sizes)
+        feats = self.pooling_layout(self.extract_features(images, image_sizes))
         last = self.forward_stages(feats, image_sizes)[-1]
         b, n, _ = last.cls_logits.shape
         boxes = last.boxes.detach()
@@ -193,6 +199,7 @@ def build_detector(
     dropout: float = 0.0,
     drop_path_rate: float | None = None,
     mask_channels: int = 256,
+    roi_kernel: str = "auto",
 ) -> QueryInstDetector:
     """Build a QueryInst/QueryTrack detector from plain keyword arguments (Hydra target).
 
@@ -216,6 +223,9 @@ def build_detector(
         drop_path_rate: backbone stochastic depth (None: timm default).
         mask_channels: mask head conv width (QueryInst: 256 whatever ``hidden_dim``; the small CPU model
             narrows it, see ``conf/model/small.yaml``).
+        roi_kernel: RoIAlign kernel (``modeling.roi_extractor``): ``auto`` (a gather over channels-last
+            features on the CPU, torchvision's ``roi_align`` elsewhere), ``gather`` or ``torchvision``; they agree
+            up to float rounding.
 
     Returns:
         A ``QueryInstDetector``.
@@ -241,6 +251,7 @@ def build_detector(
             embed_dim=embed_dim,
             dropout=dropout,
             mask_channels=mask_channels,
+            roi_kernel=roi_kernel,
         )
         for _ in range(num_stages)
     ]

@@ -105,13 +105,13 @@ class QueryTrack(nn.Module):
         key = pair.key
         targets: list[FrameTarget] = key.targets
         device = key.images.device
-        feats = det.extract_features(key.images, key.image_sizes)
+        feats = det.pooling_layout(det.extract_features(key.images, key.image_sizes))
         outs = det.forward_stages(feats, key.image_sizes)
         num_pos = reduce_num_positives(sum(len(t) for t in targets), device)
         with_track = det.with_track_head
         if with_track:
             with torch.no_grad():
-                ref_feats = det.extract_features(pair.ref.images, pair.ref.image_sizes)
+                ref_feats = det.pooling_layout(det.extract_features(pair.ref.images, pair.ref.image_sizes))
                 ref_outs = det.forward_stages(ref_feats, pair.ref.image_sizes)
             key_ids_all = torch.cat([t.instance_ids for t in targets]).to(device)
 

@@ -8,10 +8,13 @@ level ``floor(log2(s / 56 + 1e-6))`` clamped to ``[0, L-1]`` of P2..P5: ``<112 �
 feature / image shapes, whereas mmcv's RoIAlign uses ``aligned=True``. Hence this small module: QueryInst's level
 formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` per level.
 
-torchvision's CPU ``roi_align`` runs on one thread. Pooling chunks of rois on a few Python threads (tried) made
-RoIAlign faster but the rest of the frame slower: each pool thread starts an OpenMP team of its own whose
-threads spin after every parallel region (the op's output fill), stealing the cores from the next convolutions
-(small model at 128x192: 44 → 59 ms a frame; R50 at 360p: no gain). So it runs one call per level.
+On the CPU, each level is pooled by ``roi_gather.roi_align_gather`` (``kernel="auto"`` or ``"gather"``): the
+same samples and weights as torchvision's kernel, summed by one ``embedding_bag`` over channels-last features
+(values equal up to float rounding; R50 at 360p: RoIAlign 90 → 10 ms a frame). Callers that pool many times
+from one pyramid convert it once with :func:`pooling_layout`. torchvision's CPU ``roi_align`` runs on one thread
+and reads one float per channel per sample; pooling chunks of rois on Python threads (tried) made the rest of the
+frame slower (each pool thread's OpenMP team spins after every parallel region). ``kernel="torchvision"`` keeps
+its kernel everywhere; on other devices ``"auto"`` uses it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
+
+from querytrack.modeling.roi_gather import channels_last, roi_align_gather
+
+#: ``MultiLevelRoIAlign`` kernels: ``auto`` = ``gather`` on the CPU, ``torchvision`` elsewhere.
+ROI_KERNELS = ("auto", "gather", "torchvision")
 
 
 def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -> Tensor:
@@ -37,6 +45,21 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -
     return lvl.clamp(min=0, max=num_levels - 1).long()
 
 
+def pooling_layout(feats: list[Tensor], kernel: str = "auto") -> list[Tensor]:
+    """The pyramid in the memory layout ``MultiLevelRoIAlign(kernel=kernel)`` reads fastest: channels-last where
+    it gathers (CPU), unchanged otherwise (and while exporting). One copy per level, shared by every pooling."""
+    exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+    if exporting or not _gathers(kernel, feats[0].device):
+        return feats
+    return channels_last(feats)
+
+
+def _gathers(kernel: str, device: torch.device) -> bool:
+    if kernel not in ROI_KERNELS:
+        raise ValueError(f"RoIAlign kernel must be one of {ROI_KERNELS}, got {kernel!r}")
+    return kernel == "gather" or (kernel == "auto" and device.type == "cpu")
+
+
 def boxes_to_rois(boxes: Tensor) -> Tensor:
     """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois ``(batch_index, x1, y1, x2, y2)``."""
     b, n, _ = boxes.shape
@@ -53,6 +76,8 @@ class MultiLevelRoIAlign(nn.Module):
         sampling_ratio: bilinear samples per bin side (QueryInst: 2).
         finest_scale: see ``map_roi_levels`` (56).
         aligned: half-pixel offset (mmcv default, True).
+        kernel: ``"auto"`` (default: the gather kernel on the CPU, torchvision's elsewhere), ``"gather"`` or
+            ``"torchvision"`` (module docstring). Outputs agree up to float rounding.
     """
 
     def __init__(
@@ -62,8 +87,13 @@ class MultiLevelRoIAlign(nn.Module):
         sampling_ratio: int = 2,
         finest_scale: float = 56.0,
         aligned: bool = True,
+        kernel: str = "auto",
     ) -> None:
         super().__init__()
+        _gathers(kernel, torch.device("cpu"))  # validates the name
+        if kernel == "gather" and sampling_ratio <= 0:
+            raise ValueError("the gather kernel needs a fixed sampling_ratio > 0")
+        self.kernel = kernel
         self.output_size = output_size
         self.strides = tuple(strides)
         self.sampling_ratio = sampling_ratio
@@ -89,24 +119,37 @@ class MultiLevelRoIAlign(nn.Module):
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
             return self._all_levels(feats, rois, levels).to(feats[0].dtype)
+        gather = self._gathers(feats[0].device)
         # without gradients, patches are written in place (no copy of ``out`` per level), into an uninitialised
         # tensor when every roi has a level; with them, out-of-place writes keep autograd's view of ``out``
         in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
         groups = [torch.nonzero(levels == lvl, as_tuple=True)[0] for lvl in range(len(feats))]
         covered = sum(idx.numel() for idx in groups) == m
-        out = feats[0].new_empty(shape) if in_place and covered else feats[0].new_zeros(shape)
+        layout = torch.channels_last if gather else torch.contiguous_format  # the gather's own layout
+        out = torch.empty(shape, dtype=feats[0].dtype, device=feats[0].device, memory_format=layout)
+        if not (in_place and covered):
+            out.zero_()
         for lvl, (feat, idx) in enumerate(zip(feats, groups, strict=True)):
             if idx.numel() == 0:
                 if feat.requires_grad and not in_place:
                     # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
                     out = out + 0.0 * feat.sum()
                 continue
-            patch = self._pool_level(feats, lvl, rois[idx]).to(out.dtype)
+            patch = self._pool_level(feats, lvl, rois[idx], gather).to(out.dtype)
             out = out.index_put_((idx,), patch) if in_place else out.index_put((idx,), patch)
         return out
 
-    def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
+    def _gathers(self, device: torch.device) -> bool:
+        """Whether ``forward`` pools with the gather kernel on ``device``."""
+        return self.sampling_ratio > 0 and _gathers(self.kernel, device)
+
+    def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor, gather: bool = False) -> Tensor:
         """``Tensor[m, 5]`` rois of pyramid level ``level`` → ``Tensor[m, C, S, S]`` fp32 patches."""
+        if gather:
+            scale = 1.0 / self.strides[level]
+            return roi_align_gather(
+                feats[level].float(), rois, self.output_size, scale, self.sampling_ratio, self.aligned
+            )
         return roi_align(
             feats[level].float(),
             rois,

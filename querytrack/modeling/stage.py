@@ -16,7 +16,7 @@ class DynamicStage(nn.Module):
     """Stage t: ``(features, b_{t-1}, q_{t-1}) → (cls, b_t, q_t, q*_{t-1})``, plus mask and track heads on demand.
 
     The mask and track branches are separate methods because training runs them on the matched queries only
-    and inference on the top-k queries (mask) / all queries (track).
+    and inference on the top-k queries.
 
     Args:
         num_classes: K.
@@ -33,6 +33,8 @@ class DynamicStage(nn.Module):
         dropout: dropout of the box head (0).
         mask_channels: width of the mask head's 3x3 convs and deconv (QueryInst: 256, independent of
             ``hidden_dim``).
+        roi_kernel: RoIAlign kernel of the three poolings (``MultiLevelRoIAlign``: ``auto``, ``gather`` or
+            ``torchvision``).
     """
 
     def __init__(
@@ -50,11 +52,12 @@ class DynamicStage(nn.Module):
         track_roi_size: int = 7,
         dropout: float = 0.0,
         mask_channels: int = 256,
+        roi_kernel: str = "auto",
     ) -> None:
         super().__init__()
-        self.box_roi = MultiLevelRoIAlign(box_roi_size, strides)
-        self.mask_roi = MultiLevelRoIAlign(mask_roi_size, strides)
-        self.track_roi = MultiLevelRoIAlign(track_roi_size, strides)
+        self.box_roi = MultiLevelRoIAlign(box_roi_size, strides, kernel=roi_kernel)
+        self.mask_roi = MultiLevelRoIAlign(mask_roi_size, strides, kernel=roi_kernel)
+        self.track_roi = MultiLevelRoIAlign(track_roi_size, strides, kernel=roi_kernel)
         self.bbox_head = DIIHead(
             num_classes, hidden_dim, num_heads, ffn_dim, dynamic_dim, box_roi_size, dropout=dropout
         )

@@ -100,3 +100,18 @@ def test_track_embeddings_of_the_top_queries_equal_those_of_all_queries() -> Non
     expected = torch.stack([every[i, out.mask_indices[i]] for i in range(2)])
     assert out.track_embeddings is not None and out.track_embeddings.shape == (2, 4, 16)
     torch.testing.assert_close(out.track_embeddings, expected, rtol=0, atol=1e-6)
+
+
+def test_cpu_gather_roi_kernel_gives_the_torchvision_kernel_outputs() -> None:
+    """``roi_kernel="auto"`` (the gather on the CPU) and ``"torchvision"``: same detector outputs up to rounding."""
+    torch.manual_seed(0)
+    kwargs = dict(backbone="r18", num_queries=12, num_classes=5, num_stages=2, embed_dim=16, mask_topk=4)
+    fast = build_detector(**kwargs).eval()  # type: ignore[arg-type]
+    ref = build_detector(**kwargs, roi_kernel="torchvision").eval()  # type: ignore[arg-type]
+    ref.load_state_dict(fast.state_dict())
+    images, sizes = _padded_batch(ODD_SIZES)
+    with torch.no_grad():
+        a, b = fast(images, sizes), ref(images, sizes)
+    assert torch.equal(a.mask_indices, b.mask_indices)
+    for name in ("cls_logits", "boxes", "mask_logits", "track_embeddings"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-4, atol=1e-4, msg=name)
