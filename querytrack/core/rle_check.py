@@ -241,16 +241,17 @@ def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def parse_chunks(rles: list[dict[str, Any]], workers: int | None = None) -> list[ParsedRles]:
     """Parse compressed RLEs into their run lengths and check them (:func:`_parse_chunk`), in chunks of ``CHUNK``.
 
-    The chunks run on ``workers`` threads (default: one with pycocotools' C parser, else the CPU count, at most 4:
-    NumPy releases the GIL in the passes that matter).
+    The chunks run on ``workers`` threads (default: the CPU count, at most 2 with pycocotools' C parser and 4
+    without: the C call and NumPy's passes release the GIL).
 
     Returns:
         One ``ParsedRles`` per chunk of consecutive strings (``_chunks``; one, empty, for no strings).
     """
     parts = _chunks(rles)
-    # threads pay off for the NumPy parser only: with the C parser a chunk is one short C call between small
-    # NumPy steps that hold the GIL, and 2 threads measured no faster than 1 (0.26 vs 0.27 s for 54 M characters)
-    workers = workers or (1 if rle_parse_c.available() else min(4, os.cpu_count() or 1))
+    # with the C parser a chunk is one short C call between NumPy passes, and the steps that hold the GIL cap
+    # the gain of a second thread: 270 -> 249 ms for 48 M characters, 67 -> 51 ms for 13 M, 24 -> 21 ms for
+    # 2.5 M (make bench's files)
+    workers = workers or min(2 if rle_parse_c.available() else 4, len(os.sched_getaffinity(0)))
     if len(parts) == 1 or workers == 1:
         done = [_parse_chunk(p) for p in parts]
     else:

@@ -20,6 +20,8 @@ that a check needs is recovered exactly: while a chain stays in ``[0, h·w]``, i
 from __future__ import annotations
 
 import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
@@ -28,6 +30,8 @@ import numpy as np
 MAX_PIXELS = 1 << 29
 #: Longest number (in characters) parsed here: 6 characters = 30 bits.
 MAX_NUMBER_CHARS = 6
+#: ``pair_ious`` uses two threads from this mean number of runs per pair (``pair_ious`` docstring).
+THREADED_RUNS_PER_PAIR = 600
 
 
 class _Rle(ctypes.Structure):
@@ -154,15 +158,22 @@ def rle_table(counts: np.ndarray, first: np.ndarray, nums: np.ndarray, size: np.
     return table
 
 
-def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray, workers: int | None = None) -> np.ndarray:
     """IoU of masks ``a[q]`` and ``b[q]`` for every ``q``, by pycocotools' C ``rleIou`` on already parsed runs
-    (no string is read again; one C call per pair, each a linear walk over both masks' runs). Two threads
-    measured no faster than one (the loop between the calls holds the GIL).
+    (no string is read again).
+
+    Pairs are grouped by ``b``: one call per distinct ``b`` mask computes its IoUs with all its ``a`` masks
+    (``rleIou(dt, gt, m, 1)`` over a gathered copy of their structs), so each ``b`` mask's area and box are walked
+    once per group instead of once per pair. The calls release the GIL; on two threads they overlap, which pays
+    off when a call has enough C work to hide the GIL hand-over (measured on ``make bench``'s workloads: dense
+    720p masks, ~1,300 runs a pair, 115 → 51 ms; YouTube-VIS-like masks, ~220 runs a pair, 16 → 27 ms).
 
     Args:
         table: ``rle_table`` of valid masks (their runs must add up to ``h · w``: ``rleIou`` walks them).
         a: ``[Q]`` int64 rows of ``table``.
         b: ``[Q]`` int64 rows of ``table``.
+        workers: threads (default: 2 when the machine has two cores and the pairs average at least
+            ``THREADED_RUNS_PER_PAIR`` runs, else 1).
 
     Returns:
         ``[Q]`` float64 IoU; -1 where the two sizes differ.
@@ -172,7 +183,37 @@ def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise RuntimeError("pycocotools does not export rleIou")
     iou = lib.rleIou
     out = np.zeros(a.size, dtype=np.float64)
-    base, out_at = table.ctypes.data, out.ctypes.data
-    for q, (i, j) in enumerate(zip((base + 32 * a).tolist(), (base + 32 * b).tolist(), strict=True)):
-        iou(i, j, 1, 1, None, out_at + 8 * q)
+    if a.size == 0:
+        return out
+    order = np.argsort(b, kind="stable")
+    b_sorted = b[order]
+    dt = np.ascontiguousarray(table[a[order]])  # each group's ``a`` structs side by side
+    starts = np.flatnonzero(np.r_[True, b_sorted[1:] != b_sorted[:-1]])
+    counts = np.diff(np.r_[starts, b_sorted.size])
+    got = np.zeros(a.size, dtype=np.float64)
+    calls = list(
+        zip(
+            (dt.ctypes.data + 32 * starts).tolist(),
+            (table.ctypes.data + 32 * b_sorted[starts]).tolist(),
+            counts.tolist(),
+            (got.ctypes.data + 8 * starts).tolist(),
+            strict=True,
+        )
+    )
+
+    def run(part: list[tuple[int, int, int, int]]) -> None:
+        for d, g, m, o in part:
+            iou(d, g, m, 1, None, o)
+
+    if workers is None:
+        runs = table[:, 2].astype(np.int64)
+        heavy = (runs[a] + runs[b]).sum() >= THREADED_RUNS_PER_PAIR * a.size
+        workers = 2 if heavy and len(os.sched_getaffinity(0)) >= 2 else 1
+    if workers <= 1 or len(calls) < 2:
+        run(calls)
+    else:
+        step = -(-len(calls) // workers)
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, [calls[i : i + step] for i in range(0, len(calls), step)]))
+    out[order] = got
     return out

@@ -94,6 +94,24 @@ def test_pair_intersections_match_pycocotools() -> None:
         np.testing.assert_array_equal(rle_parse_c.pair_ious(table, a, b), want_iou)
 
 
+@pytest.mark.skipif(not rle_parse_c.available(), reason="pycocotools exports no rleIou")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pair_ious_grouped_by_mask_keep_the_pair_order(workers: int) -> None:
+    """Pairs sharing a ``b`` mask are computed in one call per ``b`` (on one or two threads): every IoU still
+    lands at its own pair, whatever the order and repetition of the pairs."""
+    g = np.random.default_rng(4)
+    blobs = g.random((60, 30, 40)) < g.random((60, 1, 1))  # one frame size, densities from empty to full
+    rles = encode_masks(blobs) + _masks(4, 9)  # and 4 of other sizes (IoU -1 with the rest)
+    parsed = rle_check.parse_compressed(rles)
+    table = rle_parse_c.rle_table(
+        parsed.counts, parsed.first, parsed.nums, np.array([r["size"] for r in rles])
+    )
+    a, b = g.integers(0, 64, 300), g.integers(0, 7, 300)  # ~43 pairs per b mask, repeats included
+    want = np.array([mask_utils.iou([rles[i]], [rles[j]], [0])[0, 0] for i, j in zip(a, b, strict=True)])
+    np.testing.assert_array_equal(rle_parse_c.pair_ious(table, a, b, workers=workers), want)
+    assert rle_parse_c.pair_ious(table, a[:0], b[:0], workers=workers).shape == (0,)
+
+
 def test_parse_once_parses_each_string_once(monkeypatch: pytest.MonkeyPatch) -> None:
     rles = _masks(40, 6) + _corrupt(_masks(10, 7), 8)
     calls: list[int] = []
