@@ -11,7 +11,6 @@ from querytrack.modeling.backbone import TimmBackbone, check_backbone_input
 from querytrack.modeling.neck import FPN
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
 from querytrack.modeling.proposals import LearnedProposals
-from querytrack.modeling.roi_extractor import pooling_layout
 from querytrack.modeling.stage import DynamicStage
 from querytrack.types import FrameBatch
 
@@ -116,9 +115,9 @@ class QueryInstDetector(nn.Module):
         return self.neck(self.backbone(x))
 
     def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
-        """FPN levels in the memory layout the stages' RoIAlign reads fastest (``roi_extractor.pooling_layout``):
+        """FPN levels in the memory layout the stages' RoIAlign reads fastest (``MultiLevelRoIAlign.pooling_layout``):
         convert once per pyramid, before the stages, mask and track heads pool from it."""
-        return pooling_layout(feats, self.stage(0).box_roi.kernel)
+        return self.stage(0).box_roi.pooling_layout(feats)
 
     def forward_stages(self, feats: list[Tensor], image_sizes: Tensor) -> list[StageOutput]:
         """Run the box branch of all stages.
@@ -224,8 +223,8 @@ def build_detector(
         mask_channels: mask head conv width (QueryInst: 256 whatever ``hidden_dim``; the small CPU model
             narrows it, see ``conf/model/small.yaml``).
         roi_kernel: RoIAlign kernel (``modeling.roi_extractor``): ``auto`` (a gather over channels-last
-            features on the CPU, torchvision's ``roi_align`` elsewhere), ``gather`` or ``torchvision``; they agree
-            up to float rounding.
+            features on the CPU in eval mode, torchvision's ``roi_align`` in training and on other devices),
+            ``gather`` (also in training) or ``torchvision``; they agree up to float rounding.
 
     Returns:
         A ``QueryInstDetector``.

@@ -8,13 +8,17 @@ level ``floor(log2(s / 56 + 1e-6))`` clamped to ``[0, L-1]`` of P2..P5: ``<112 �
 feature / image shapes, whereas mmcv's RoIAlign uses ``aligned=True``. Hence this small module: QueryInst's level
 formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` per level.
 
-On the CPU, each level is pooled by ``roi_gather.roi_align_gather`` (``kernel="auto"`` or ``"gather"``): the
-same samples and weights as torchvision's kernel, summed by one ``embedding_bag`` over channels-last features
-(values equal up to float rounding; R50 at 360p: RoIAlign 90 → 10 ms a frame). Callers that pool many times
-from one pyramid convert it once with :func:`pooling_layout`. torchvision's CPU ``roi_align`` runs on one thread
-and reads one float per channel per sample; pooling chunks of rois on Python threads (tried) made the rest of the
-frame slower (each pool thread's OpenMP team spins after every parallel region). ``kernel="torchvision"`` keeps
-its kernel everywhere; on other devices ``"auto"`` uses it.
+torchvision's CPU ``roi_align`` runs on one thread and reads one float per channel per sample. On the CPU in eval
+mode (inference, validation) each level is instead pooled by ``roi_gather.roi_align_gather``: the same samples and
+weights, summed by one ``embedding_bag`` over channels-last features, so values agree up to float rounding (R50 at
+360p: RoIAlign 90 → 21 ms a frame, plus 7 ms to lay the pyramid out once with
+:meth:`MultiLevelRoIAlign.pooling_layout`). Training keeps torchvision's kernel by default (``kernel="auto"``): with
+the gather, the CPU training step is 14-30 % faster, but ``make run`` trained that way ended at track AP 51.6 /
+46.7 / 49.9 on seeds 0 / 1 / 2 against 55.9 / 52.5 / 49.8 (the rounding changes the trajectory; within the seed
+range, lower on average: ``experiments/synthetic_recipe/README.md``), so the reference kernel stays until more
+seeds say otherwise. ``kernel="gather"`` gathers in training too, ``"torchvision"`` never; on other
+devices ``"auto"`` is torchvision's. Pooling chunks of rois on Python threads (tried) made the rest of the frame
+slower (each pool thread's OpenMP team spins after every parallel region).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from torchvision.ops import roi_align
 
 from querytrack.modeling.roi_gather import channels_last, roi_align_gather
 
-#: ``MultiLevelRoIAlign`` kernels: ``auto`` = ``gather`` on the CPU, ``torchvision`` elsewhere.
+#: ``MultiLevelRoIAlign`` kernels: ``auto`` = ``gather`` on the CPU in eval mode, ``torchvision`` otherwise.
 ROI_KERNELS = ("auto", "gather", "torchvision")
 
 
@@ -45,21 +49,6 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -
     return lvl.clamp(min=0, max=num_levels - 1).long()
 
 
-def pooling_layout(feats: list[Tensor], kernel: str = "auto") -> list[Tensor]:
-    """The pyramid in the memory layout ``MultiLevelRoIAlign(kernel=kernel)`` reads fastest: channels-last where
-    it gathers (CPU), unchanged otherwise (and while exporting). One copy per level, shared by every pooling."""
-    exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
-    if exporting or not _gathers(kernel, feats[0].device):
-        return feats
-    return channels_last(feats)
-
-
-def _gathers(kernel: str, device: torch.device) -> bool:
-    if kernel not in ROI_KERNELS:
-        raise ValueError(f"RoIAlign kernel must be one of {ROI_KERNELS}, got {kernel!r}")
-    return kernel == "gather" or (kernel == "auto" and device.type == "cpu")
-
-
 def boxes_to_rois(boxes: Tensor) -> Tensor:
     """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois ``(batch_index, x1, y1, x2, y2)``."""
     b, n, _ = boxes.shape
@@ -76,8 +65,8 @@ class MultiLevelRoIAlign(nn.Module):
         sampling_ratio: bilinear samples per bin side (QueryInst: 2).
         finest_scale: see ``map_roi_levels`` (56).
         aligned: half-pixel offset (mmcv default, True).
-        kernel: ``"auto"`` (default: the gather kernel on the CPU, torchvision's elsewhere), ``"gather"`` or
-            ``"torchvision"`` (module docstring). Outputs agree up to float rounding.
+        kernel: ``"auto"`` (default: the gather kernel on the CPU in eval mode, torchvision's otherwise),
+            ``"gather"`` or ``"torchvision"`` (module docstring). Outputs agree up to float rounding.
     """
 
     def __init__(
@@ -90,7 +79,8 @@ class MultiLevelRoIAlign(nn.Module):
         kernel: str = "auto",
     ) -> None:
         super().__init__()
-        _gathers(kernel, torch.device("cpu"))  # validates the name
+        if kernel not in ROI_KERNELS:
+            raise ValueError(f"RoIAlign kernel must be one of {ROI_KERNELS}, got {kernel!r}")
         if kernel == "gather" and sampling_ratio <= 0:
             raise ValueError("the gather kernel needs a fixed sampling_ratio > 0")
         self.kernel = kernel
@@ -119,7 +109,7 @@ class MultiLevelRoIAlign(nn.Module):
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
             return self._all_levels(feats, rois, levels).to(feats[0].dtype)
-        gather = self._gathers(feats[0].device)
+        gather = self.gathers(feats[0].device)
         # without gradients, patches are written in place (no copy of ``out`` per level), into an uninitialised
         # tensor when every roi has a level; with them, out-of-place writes keep autograd's view of ``out``
         in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
@@ -139,9 +129,21 @@ class MultiLevelRoIAlign(nn.Module):
             out = out.index_put_((idx,), patch) if in_place else out.index_put((idx,), patch)
         return out
 
-    def _gathers(self, device: torch.device) -> bool:
-        """Whether ``forward`` pools with the gather kernel on ``device``."""
-        return self.sampling_ratio > 0 and _gathers(self.kernel, device)
+    def gathers(self, device: torch.device) -> bool:
+        """Whether ``forward`` pools with the gather kernel on ``device`` (in the module's current mode)."""
+        if self.kernel == "gather":
+            return True
+        return (
+            self.kernel == "auto" and device.type == "cpu" and not self.training and self.sampling_ratio > 0
+        )
+
+    def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
+        """The pyramid in the memory layout ``forward`` reads fastest: channels-last where it gathers, unchanged
+        otherwise (and while exporting). One copy per level, to share among every pooling from that pyramid."""
+        exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+        if exporting or not self.gathers(feats[0].device):
+            return feats
+        return channels_last(feats)
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor, gather: bool = False) -> Tensor:
         """``Tensor[m, 5]`` rois of pyramid level ``level`` → ``Tensor[m, C, S, S]`` fp32 patches."""

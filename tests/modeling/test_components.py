@@ -64,10 +64,11 @@ def _pyramid_and_rois(m: int, seed: int = 0) -> tuple[list[torch.Tensor], torch.
     return feats, torch.cat([torch.randint(0, 2, (m, 1), generator=g).float(), xy, xy + wh], 1)
 
 
-def test_roi_align_without_gradient_equals_the_gradient_path_and_zeroes_nan_boxes() -> None:
+@pytest.mark.parametrize("kernel", ["torchvision", "gather"])
+def test_roi_align_without_gradient_equals_the_gradient_path_and_zeroes_nan_boxes(kernel: str) -> None:
     feats, rois = _pyramid_and_rois(21)
     rois[3, 1:] = float("nan")  # no level: its row stays 0 on both paths
-    pool = MultiLevelRoIAlign(7)
+    pool = MultiLevelRoIAlign(7, kernel=kernel)
     with torch.no_grad():
         fast = pool(feats, rois)
     slow = pool([f.clone().requires_grad_() for f in feats], rois)

@@ -103,7 +103,8 @@ def test_track_embeddings_of_the_top_queries_equal_those_of_all_queries() -> Non
 
 
 def test_cpu_gather_roi_kernel_gives_the_torchvision_kernel_outputs() -> None:
-    """``roi_kernel="auto"`` (the gather on the CPU) and ``"torchvision"``: same detector outputs up to rounding."""
+    """``roi_kernel="auto"`` (in eval mode on the CPU: the gather) and ``"torchvision"``: same detector outputs up to
+    rounding."""
     torch.manual_seed(0)
     kwargs = dict(backbone="r18", num_queries=12, num_classes=5, num_stages=2, embed_dim=16, mask_topk=4)
     fast = build_detector(**kwargs).eval()  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.ops import roi_align
 
-from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, pooling_layout
+from querytrack.modeling.roi_extractor import MultiLevelRoIAlign
 from querytrack.modeling.roi_gather import roi_align_gather
 
 
@@ -68,14 +68,31 @@ def test_multilevel_kernels_agree_and_pooling_layout_is_shared() -> None:
     feats = [torch.randn(2, 8, 256 // s, 320 // s, generator=g) for s in (4, 8, 16, 32)]
     rois = _rois(80, g, 320, 256)
     tv = MultiLevelRoIAlign(14, kernel="torchvision")(feats, rois)
-    laid = pooling_layout(feats, "gather")
+    gather = MultiLevelRoIAlign(14, kernel="gather")
+    laid = gather.pooling_layout(feats)
     assert all(f.is_contiguous(memory_format=torch.channels_last) for f in laid)
-    assert pooling_layout(laid, "gather")[0] is laid[0]  # converting twice copies nothing
-    assert pooling_layout(feats, "torchvision")[0] is feats[0]
-    out = MultiLevelRoIAlign(14, kernel="auto")(laid, rois)  # auto = gather on the CPU
+    assert gather.pooling_layout(laid)[0] is laid[0]  # converting twice copies nothing
+    assert MultiLevelRoIAlign(14, kernel="torchvision").eval().pooling_layout(feats)[0] is feats[0]
+    out = gather(laid, rois)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, tv, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(MultiLevelRoIAlign(14, kernel="gather")(feats, rois), out, rtol=0, atol=0)
+    torch.testing.assert_close(gather(feats, rois), out, rtol=0, atol=0)  # any layout in, the same sums
+
+
+def test_auto_kernel_gathers_in_eval_mode_only() -> None:
+    """``auto``: training keeps torchvision's kernel (bit for bit), CPU inference gathers."""
+    g = torch.Generator().manual_seed(6)
+    feats = [torch.randn(1, 4, 128 // s, 160 // s, generator=g) for s in (4, 8, 16, 32)]
+    rois = _rois(30, g, 160, 128)
+    rois[:, 0] = 0
+    auto, tv = MultiLevelRoIAlign(7), MultiLevelRoIAlign(7, kernel="torchvision")
+    assert not auto.gathers(torch.device("cpu")) and auto.pooling_layout(feats)[0] is feats[0]
+    assert torch.equal(auto(feats, rois), tv(feats, rois))
+    auto.eval()
+    assert auto.gathers(torch.device("cpu")) and not auto.gathers(torch.device("meta"))
+    laid = auto.pooling_layout(feats)
+    assert laid[0].is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(auto(laid, rois), tv(feats, rois), rtol=1e-6, atol=1e-6)
 
 
 def test_unknown_kernel_and_adaptive_sampling_are_refused() -> None:
