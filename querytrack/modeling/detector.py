@@ -47,6 +47,10 @@ class QueryInstDetector(nn.Module):
         proposals: learned boxes and query features.
         stages: the T dynamic stages (no weight sharing).
         mask_topk: number of queries whose masks and track embeddings ``forward`` computes (None: all N).
+        cpu_channels_last: in eval mode on the CPU, run backbone and FPN on channels-last input (oneDNN's faster
+            convolutions: R50 backbone + FPN at 360p, 2 threads, ~490 → ~400 ms; values equal up to float
+            rounding). The FPN levels then come out in the layout the CPU RoIAlign gathers from. Training and
+            other devices keep the default layout.
         pixel_mean: RGB mean, 0-255 units.
         pixel_std: RGB std, 0-255 units.
     """
@@ -62,6 +66,7 @@ class QueryInstDetector(nn.Module):
         proposals: LearnedProposals,
         stages: list[DynamicStage],
         mask_topk: int | None = 10,
+        cpu_channels_last: bool = True,
         pixel_mean: tuple[float, float, float] = PIXEL_MEAN,
         pixel_std: tuple[float, float, float] = PIXEL_STD,
     ) -> None:
@@ -71,6 +76,7 @@ class QueryInstDetector(nn.Module):
         self.proposals = proposals
         self.stages = nn.ModuleList(stages)
         self.mask_topk = mask_topk
+        self.cpu_channels_last = cpu_channels_last
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
 
@@ -112,6 +118,9 @@ class QueryInstDetector(nn.Module):
         """``Tensor[B, 3, Hp, Wp]`` uint8 → FPN levels ``Tensor[B, 256, Hp / s, Wp / s]``, s = 4, 8, 16, 32."""
         x = self.preprocess(images, image_sizes)
         check_backbone_input(x)
+        exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+        if self.cpu_channels_last and not self.training and x.device.type == "cpu" and not exporting:
+            x = x.contiguous(memory_format=torch.channels_last)  # convolutions keep the input's layout
         return self.neck(self.backbone(x))
 
     def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
@@ -199,6 +208,7 @@ def build_detector(
     drop_path_rate: float | None = None,
     mask_channels: int = 256,
     roi_kernel: str = "auto",
+    cpu_channels_last: bool = True,
 ) -> QueryInstDetector:
     """Build a QueryInst/QueryTrack detector from plain keyword arguments (Hydra target).
 
@@ -225,6 +235,7 @@ def build_detector(
         roi_kernel: RoIAlign kernel (``modeling.roi_extractor``): ``auto`` (a gather over channels-last
             features on the CPU in eval mode, torchvision's ``roi_align`` in training and on other devices),
             ``gather`` (also in training) or ``torchvision``; they agree up to float rounding.
+        cpu_channels_last: channels-last backbone + FPN in eval mode on the CPU (``QueryInstDetector``).
 
     Returns:
         A ``QueryInstDetector``.
@@ -260,4 +271,5 @@ def build_detector(
         proposals=LearnedProposals(num_queries, hidden_dim),
         stages=stages,
         mask_topk=mask_topk,
+        cpu_channels_last=cpu_channels_last,
     )

@@ -138,11 +138,15 @@ class MultiLevelRoIAlign(nn.Module):
         )
 
     def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
-        """The pyramid in the memory layout ``forward`` reads fastest: channels-last where it gathers, unchanged
-        otherwise (and while exporting). One copy per level, to share among every pooling from that pyramid."""
+        """The pyramid in the memory layout ``forward`` reads: channels-last where it gathers, the default layout
+        otherwise (unchanged while exporting). At most one copy per level, shared by every pooling from it."""
         exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
-        if exporting or not self.gathers(feats[0].device):
+        if exporting:
             return feats
+        if not self.gathers(
+            feats[0].device
+        ):  # torchvision's kernel reads (and would copy to) the default layout
+            return [f.contiguous() for f in feats]
         return channels_last(feats)
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor, gather: bool = False) -> Tensor:

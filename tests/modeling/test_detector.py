@@ -116,3 +116,24 @@ def test_cpu_gather_roi_kernel_gives_the_torchvision_kernel_outputs() -> None:
     assert torch.equal(a.mask_indices, b.mask_indices)
     for name in ("cls_logits", "boxes", "mask_logits", "track_embeddings"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-4, atol=1e-4, msg=name)
+
+
+def test_cpu_inference_runs_the_backbone_channels_last_and_training_does_not() -> None:
+    torch.manual_seed(0)
+    model = build_detector(backbone="r18", num_queries=4, num_classes=3, num_stages=1, with_track_head=False)
+    images, sizes = _padded_batch(ODD_SIZES)
+    with torch.no_grad():
+        trained = model.extract_features(images, sizes)  # training mode: the default layout
+        model.eval()
+        fast = model.extract_features(images, sizes)
+        model.cpu_channels_last = False
+        plain = model.extract_features(images, sizes)
+    assert all(f.is_contiguous() for f in trained + plain)
+    assert all(f.is_contiguous(memory_format=torch.channels_last) for f in fast)
+    for a, b in zip(fast, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    tv = model.stage(0).box_roi
+    tv.kernel = (
+        "torchvision"  # its pooling layout hands torchvision's kernel the default layout (no copy per call)
+    )
+    assert all(f.is_contiguous() for f in tv.pooling_layout(fast))
