@@ -62,6 +62,12 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one, else the CPU count)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def available() -> bool:
     """Whether the installed pycocotools exports its C string parser."""
     return _library() is not None
@@ -182,9 +188,8 @@ def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray, workers: int | No
     if lib is None:
         raise RuntimeError("pycocotools does not export rleIou")
     iou = lib.rleIou
-    out = np.zeros(a.size, dtype=np.float64)
     if a.size == 0:
-        return out
+        return np.zeros(0, dtype=np.float64)
     order = np.argsort(b, kind="stable")
     b_sorted = b[order]
     dt = np.ascontiguousarray(table[a[order]])  # each group's ``a`` structs side by side
@@ -208,12 +213,13 @@ def pair_ious(table: np.ndarray, a: np.ndarray, b: np.ndarray, workers: int | No
     if workers is None:
         runs = table[:, 2].astype(np.int64)
         heavy = (runs[a] + runs[b]).sum() >= THREADED_RUNS_PER_PAIR * a.size
-        workers = 2 if heavy and len(os.sched_getaffinity(0)) >= 2 else 1
+        workers = 2 if heavy and usable_cpus() >= 2 else 1
     if workers <= 1 or len(calls) < 2:
         run(calls)
     else:
         step = -(-len(calls) // workers)
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(run, [calls[i : i + step] for i in range(0, len(calls), step)]))
+    out = np.empty_like(got)
     out[order] = got
     return out
