@@ -11,6 +11,7 @@ from querytrack.modeling.backbone import TimmBackbone, check_backbone_input
 from querytrack.modeling.neck import FPN
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
 from querytrack.modeling.proposals import LearnedProposals
+from querytrack.modeling.roi_extractor import is_exporting
 from querytrack.modeling.stage import DynamicStage
 from querytrack.types import FrameBatch
 
@@ -118,8 +119,7 @@ class QueryInstDetector(nn.Module):
         """``Tensor[B, 3, Hp, Wp]`` uint8 → FPN levels ``Tensor[B, 256, Hp / s, Wp / s]``, s = 4, 8, 16, 32."""
         x = self.preprocess(images, image_sizes)
         check_backbone_input(x)
-        exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
-        if self.cpu_channels_last and not self.training and x.device.type == "cpu" and not exporting:
+        if self.cpu_channels_last and not self.training and x.device.type == "cpu" and not is_exporting():
             x = x.contiguous(memory_format=torch.channels_last)  # convolutions keep the input's layout
         return self.neck(self.backbone(x))
 

@@ -33,6 +33,12 @@ from querytrack.modeling.roi_gather import channels_last, roi_align_gather
 ROI_KERNELS = ("auto", "gather", "torchvision")
 
 
+def is_exporting() -> bool:
+    """Whether the model is being traced for export (``torch.export`` / ONNX): data-dependent paths and memory
+    layout changes are left out of the graph then."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+
+
 def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -> Tensor:
     """Level index of each box (0 = finest), QueryInst/mmdet rule.
 
@@ -107,7 +113,7 @@ class MultiLevelRoIAlign(nn.Module):
         # boxes stay fp32 (bf16 would quantise a 600 px coordinate to 4 px); features are pooled in fp32
         rois = rois.float()
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
-        if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        if is_exporting():
             return self._all_levels(feats, rois, levels).to(feats[0].dtype)
         gather = self.gathers(feats[0].device)
         # without gradients, patches are written in place (no copy of ``out`` per level), into an uninitialised
@@ -140,8 +146,7 @@ class MultiLevelRoIAlign(nn.Module):
     def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
         """The pyramid in the memory layout ``forward`` reads: channels-last where it gathers, the default layout
         otherwise (unchanged while exporting). At most one copy per level, shared by every pooling from it."""
-        exporting = torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
-        if exporting:
+        if is_exporting():
             return feats
         if not self.gathers(
             feats[0].device
