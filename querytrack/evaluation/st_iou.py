@@ -91,9 +91,10 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
     """``intersect`` for :func:`track_intersections_and_unions` over masks given by their positions in ``once``
     (``ParseOnce.index``), in one batch.
 
-    With pycocotools' C library (``rle_parse_c.available()``): its ``rleIou`` on the runs already parsed, one
-    call per pair, and the exact integer intersection recovered from the IoU (``i = iou (a + b) / (1 + iou)``,
-    rounded: the float error is ~1e-9 pixels for any frame size). Otherwise: ``mask_runs.MaskRuns``.
+    With pycocotools' C library (``rle_parse_c.available()``): its ``rleIou`` on the runs already parsed
+    (``rle_parse_c.pair_ious``: one call per distinct mask of ``mb``), and the exact integer intersection
+    recovered from the IoU (``i = iou (a + b) / (1 + iou)``, rounded: the float error is ~1e-9 pixels for any
+    frame size). Otherwise: ``mask_runs.MaskRuns``.
 
     Raises (when called):
         ValueError: a mask is malformed, or two paired masks differ in size.
