@@ -3,6 +3,7 @@ uninitialised memory on malformed strings)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -49,6 +50,10 @@ class ParsedRles(NamedTuple):
         take = np.arange(int(self.nums.sum())) + np.repeat(self.first - first, self.nums)
         return ParsedRles(self.valid, self.area, self.counts[take], first, self.nums)
 
+
+#: A check of compressed RLE dicts: ``[S]`` bool, True where well formed (``compressed_rle_valid``,
+#: ``ParseOnce.check``).
+RleValid = Callable[[list[dict[str, Any]]], np.ndarray]
 
 _Parsed = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # valid, area, counts, nums (contiguous)
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeGuard
 
-import numpy as np
-
 from querytrack.core.errors import UserError
-from querytrack.core.rle_check import compressed_rle_valid
+from querytrack.core.rle_check import RleValid, compressed_rle_valid
 
 MAX_REPORTED = 50
 #: Largest accepted frame side: pycocotools stores run lengths as uint32, so height * width must stay below 2**32.
@@ -191,7 +189,7 @@ def validate(
     doc: Any,
     path: str | os.PathLike[str] = "<memory>",
     require_file_names: bool = True,
-    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+    rle_valid: RleValid = compressed_rle_valid,
 ) -> list[str]:
     """Check a loaded YouTube-VIS document; return the list of problems (empty when valid).
 
@@ -333,7 +331,7 @@ def _area_ok(a: Any) -> bool:
 
 def _rle_string_problems(
     pending: list[tuple[str, int, dict[str, Any]]],
-    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+    rle_valid: RleValid = compressed_rle_valid,
 ) -> list[str]:
     """Parse every pending compressed RLE string (in chunks, by pycocotools' C parser where exact, inside
     ``compressed_rle_valid``); one problem per annotation."""

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from querytrack.core.gc_pause import gc_paused
-from querytrack.core.rle_check import compressed_rle_valid
+from querytrack.core.rle_check import RleValid, compressed_rle_valid
 from querytrack.core.rle_once import ParseOnce
 from querytrack.core.ytvis_format import YTVISFormatError, validate
 from querytrack.evaluation.io import PathOrObj, load_gt, load_results
@@ -25,7 +22,7 @@ _WARN_KINDS = {"unknown_category"}
 def check_gt(
     gt: dict[str, Any],
     path: str | os.PathLike[str] | None = None,
-    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+    rle_valid: RleValid = compressed_rle_valid,
 ) -> None:
     """Validate ground truth for evaluation as ``querytrack-check-data`` does (a ``length`` may stand in for
     ``file_names``), RLE strings included, so that pycocotools and trackeval only ever see valid data.
@@ -44,7 +41,7 @@ def check_results(
     strict: bool = True,
     check_rle_counts: bool = True,
     path: str | os.PathLike[str] | None = None,
-    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+    rle_valid: RleValid = compressed_rle_valid,
 ) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Validate results for evaluation; raise or drop bad entries.
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, TypeGuard
 
-import numpy as np
-
 from querytrack.core.errors import UserError
-from querytrack.core.rle_check import compressed_rle_valid
+from querytrack.core.rle_check import RleValid, compressed_rle_valid
 from querytrack.core.ytvis_format import MAX_TRACKS_PER_VIDEO, compressed_frames_ok
 from querytrack.evaluation.io import video_num_frames
 
@@ -140,9 +137,7 @@ def _check_segmentations(
     return out
 
 
-def _decode_problems(
-    pending: list[Any], rle_valid: Callable[[list[dict[str, Any]]], np.ndarray]
-) -> list[Problem]:
+def _decode_problems(pending: list[Any], rle_valid: RleValid) -> list[Problem]:
     """Decode-free validity check of all pending RLEs at once (by ``rle_valid``, ``compressed_rle_valid`` by default)."""
     bad: dict[tuple[int, Any], list[int]] = defaultdict(list)
     valid = rle_valid([p[3] for p in pending])
@@ -159,7 +154,7 @@ def validate_results(
     require_compressed: bool = True,
     check_score_range: bool = True,
     check_rle_counts: bool = True,
-    rle_valid: Callable[[list[dict[str, Any]]], np.ndarray] = compressed_rle_valid,
+    rle_valid: RleValid = compressed_rle_valid,
 ) -> list[Problem]:
     """List everything wrong with a YouTube-VIS results list relative to a split json.
 
