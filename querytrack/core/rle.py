@@ -152,7 +152,7 @@ def decode_column_bits(segms: list[Any], height: int, width: int, start: int, st
         if plane_runs:
             _paint_plane(plane, plane_runs)
     if others:
-        decoded = mask_utils.decode(compress_many([segms[k] for k in others], height, width))  # [H, W, n]
+        decoded = decode_fortran(compress_many([segms[k] for k in others], height, width), height, width)
         for i, k in enumerate(others):
             planes[k // 8] |= decoded[:, start:stop, i].T << (k % 8)
     return planes
