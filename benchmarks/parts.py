@@ -98,8 +98,9 @@ class PartTimer:
 
 
 def hook_detector(timer: PartTimer, detector: Any) -> None:
-    """Time backbone, FPN, the pyramid's conversion for pooling, and per stage: RoIAlign (box / mask / track), attention, dynamic conv, FFN, the rest
-    of the box head, the mask head and the track head (a ``QueryInstDetector``)."""
+    """Time backbone, FPN, the pyramid's layout for pooling, and per stage: RoIAlign (box / mask / track),
+    attention, dynamic conv, FFN, the rest of the box head, the mask head and the track head (a
+    ``QueryInstDetector``)."""
     timer.module(detector.backbone, "backbone")
     timer.module(detector.neck, "FPN")
     timer.wrap(detector, "pooling_layout", "pooling layout (channels-last copy)", by_grad=True)
