@@ -11,6 +11,7 @@ import math
 from torch import Tensor, nn
 
 from querytrack.modeling.dynamic_conv import DynamicConv
+from querytrack.modeling.packed_linear import PackedLinear
 
 
 class QueryAttention(nn.Module):
@@ -45,8 +46,8 @@ class FFN(nn.Module):
     def __init__(self, dim: int = 256, hidden_dim: int = 2048, dropout: float = 0.0) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Sequential(nn.Linear(dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)),
-            nn.Linear(hidden_dim, dim),
+            nn.Sequential(PackedLinear(dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)),
+            PackedLinear(hidden_dim, dim),
             nn.Dropout(dropout),
         )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from querytrack.modeling.packed_linear import PackedLinear
+
 
 class DynamicConv(nn.Module):
     """Two query-generated 1x1 convolutions applied to each query's own RoI feature.
@@ -40,12 +42,12 @@ class DynamicConv(nn.Module):
         self.with_proj = with_proj
         self.num_params_in = in_channels * feat_channels
         self.num_params_out = feat_channels * out_channels
-        self.dynamic_layer = nn.Linear(in_channels, self.num_params_in + self.num_params_out)
+        self.dynamic_layer = PackedLinear(in_channels, self.num_params_in + self.num_params_out)
         self.norm_in = nn.LayerNorm(feat_channels)
         self.norm_out = nn.LayerNorm(out_channels)
         self.activation = nn.ReLU(inplace=True)
         if with_proj:
-            self.fc_layer = nn.Linear(out_channels * input_feat_shape**2, out_channels)
+            self.fc_layer = PackedLinear(out_channels * input_feat_shape**2, out_channels)
             self.fc_norm = nn.LayerNorm(out_channels)
 
     def forward(self, query: Tensor, roi_feats: Tensor) -> Tensor:

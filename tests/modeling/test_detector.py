@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from querytrack.modeling import build_detector
+from querytrack.modeling.packed_linear import PackedLinear, packing_available
 from querytrack.modeling.roi_extractor import boxes_to_rois
 
 ODD_SIZES = [(200, 333), (160, 288)]
@@ -102,17 +103,22 @@ def test_track_embeddings_of_the_top_queries_equal_those_of_all_queries() -> Non
     torch.testing.assert_close(out.track_embeddings, expected, rtol=0, atol=1e-6)
 
 
-def test_cpu_gather_roi_kernel_gives_the_torchvision_kernel_outputs() -> None:
-    """``roi_kernel="auto"`` (in eval mode on the CPU: the gather) and ``"torchvision"``: same detector outputs up to
-    rounding."""
+def test_cpu_inference_paths_give_the_reference_outputs() -> None:
+    """The CPU inference defaults (gather RoIAlign, channels-last backbone, packed linear layers) and the plain
+    reference path (torchvision's ``roi_align``, default layout, ``nn.Linear``): same outputs up to rounding."""
     torch.manual_seed(0)
     kwargs = dict(backbone="r18", num_queries=12, num_classes=5, num_stages=2, embed_dim=16, mask_topk=4)
     fast = build_detector(**kwargs).eval()  # type: ignore[arg-type]
-    ref = build_detector(**kwargs, roi_kernel="torchvision").eval()  # type: ignore[arg-type]
+    ref = build_detector(  # type: ignore[arg-type]
+        **kwargs, roi_kernel="torchvision", cpu_channels_last=False, cpu_packed_linear=False
+    ).eval()
     ref.load_state_dict(fast.state_dict())
+    assert all(not m.prepack for m in ref.modules() if isinstance(m, PackedLinear))
     images, sizes = _padded_batch(ODD_SIZES)
     with torch.no_grad():
         a, b = fast(images, sizes), ref(images, sizes)
+    packed = [m for m in fast.modules() if isinstance(m, PackedLinear) and m.packs]
+    assert packed and (not packing_available() or all(m._packed is not None for m in packed[:2]))
     assert torch.equal(a.mask_indices, b.mask_indices)
     for name in ("cls_logits", "boxes", "mask_logits", "track_embeddings"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-4, atol=1e-4, msg=name)
