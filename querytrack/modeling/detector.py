@@ -160,8 +160,8 @@ class QueryInstDetector(nn.Module):
         """
         boxes, query = self.proposals(image_sizes)
         outputs: list[StageOutput] = []
-        for stage in self.stages:
-            out = stage(feats, boxes, query)
+        for t, stage in enumerate(self.stages):
+            out = stage(feats, boxes, query, learned_query=t == 0)
             outputs.append(out)
             boxes, query = out.boxes.detach(), out.query
         return outputs

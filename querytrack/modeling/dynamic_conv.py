@@ -50,17 +50,19 @@ class DynamicConv(nn.Module):
             self.fc_layer = PackedLinear(out_channels * input_feat_shape**2, out_channels)
             self.fc_norm = nn.LayerNorm(out_channels)
 
-    def forward(self, query: Tensor, roi_feats: Tensor) -> Tensor:
+    def forward(self, query: Tensor, roi_feats: Tensor, params: Tensor | None = None) -> Tensor:
         """Args:
             query: ``Tensor[M, C]`` one query per RoI.
             roi_feats: ``Tensor[M, C, S, S]``.
+            params: ``Tensor[M, C·F + F·C']`` ``dynamic_layer(query)`` when the caller has it already.
 
         Returns:
             ``Tensor[M, C']`` with ``with_proj``, else ``Tensor[M, S·S, C']`` (spatial row-major).
         """
         m = query.shape[0]
         x = roi_feats.flatten(2).transpose(1, 2)  # [M, S², C]
-        params = self.dynamic_layer(query)
+        if params is None:
+            params = self.dynamic_layer(query)
         w_in = params[:, : self.num_params_in].view(m, self.in_channels, self.feat_channels)
         w_out = params[:, self.num_params_in :].view(m, self.feat_channels, self.out_channels)
         x = self.activation(self.norm_in(x.bmm(w_in)))

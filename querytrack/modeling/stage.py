@@ -70,20 +70,24 @@ class DynamicStage(nn.Module):
             else None
         )
 
-    def forward(self, feats: list[Tensor], boxes: Tensor, query: Tensor) -> StageOutput:
+    def forward(
+        self, feats: list[Tensor], boxes: Tensor, query: Tensor, learned_query: bool = False
+    ) -> StageOutput:
         """Box branch.
 
         Args:
             feats: FPN levels ``Tensor[B, C, H_l, W_l]``, finest first.
             boxes: ``Tensor[B, N, 4]`` b_{t-1}, absolute xyxy (detached by the caller except at stage 0).
             query: ``Tensor[B, N, C]`` q_{t-1}.
+            learned_query: ``query`` is the learned proposal features broadcast over the batch (stage 0); see
+                ``DIIHead.forward``.
 
         Returns:
             The stage's ``StageOutput``; ``boxes`` are ``boxes`` refined by the predicted deltas
             (DeltaXYWH, stds 0.5, 0.5, 1, 1).
         """
         roi_feats = self.box_roi(feats, boxes_to_rois(boxes))
-        cls_logits, deltas, query_out, attn_feats = self.bbox_head(roi_feats, query)
+        cls_logits, deltas, query_out, attn_feats = self.bbox_head(roi_feats, query, learned_query)
         new_boxes = decode_deltas(deltas.float(), boxes.float(), DELTA_STDS)  # fp32 boxes under autocast
         return StageOutput(cls_logits=cls_logits, boxes=new_boxes, query=query_out, attn_feats=attn_feats)
 
