@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from summary import add_summary_argument, write_summary  # benchmarks/summary.py
@@ -25,24 +25,28 @@ from querytrack.modeling.detector import QueryInstDetector
 STAT = "min"
 
 
-def _timeit(fn: Callable[[], object], reps: int, warmup: int, device: torch.device) -> float:
-    """Minimum wall time of ``fn`` over ``reps`` runs, in milliseconds.
+def _timeit(fns: Sequence[Callable[[], object]], reps: int, warmup: int, device: torch.device) -> list[float]:
+    """Minimum wall time of each of ``fns`` over ``reps`` rounds, in milliseconds.
 
-    The minimum, not the median: on a shared CPU (VMs, CI runners) the spread between runs is several x and
-    comes from other load, while the minimum is a stable estimate of the work itself. ``--stat median`` switches.
+    The functions run in turn within each round, so a burst of other load hits them alike and their ratio
+    stays put. The minimum, not the median: on a shared CPU (VMs, CI runners) the spread between runs is
+    several x and comes from other load, while the minimum is a stable estimate of the work itself.
+    ``--stat median`` switches.
     """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times) if STAT == "median" else min(times)
+        for fn, out in zip(fns, times, strict=True):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            out.append((time.perf_counter() - t0) * 1000)
+    return [statistics.median(t) if STAT == "median" else min(t) for t in times]
 
 
 def pipeline_breakdown(det: QueryInstDetector, image: torch.Tensor, frames: int, top_k: int) -> str:
@@ -121,8 +125,12 @@ def main() -> None:
         f"stages={det.num_stages} mask_topk={det.mask_topk} stat={STAT} of {args.reps}"
     )
     with torch.inference_mode():
-        t_feat = _timeit(lambda: det.extract_features(images, sizes), args.reps, args.warmup, device)
-        t_full = _timeit(lambda: det(images, sizes), args.reps, args.warmup, device)
+        t_feat, t_full = _timeit(
+            [lambda: det.extract_features(images, sizes), lambda: det(images, sizes)],
+            args.reps,
+            args.warmup,
+            device,
+        )
         table = pipeline_breakdown(det, images[0, :, : args.height, : args.width], args.reps, 10)
     print(f"backbone + FPN      : {t_feat:8.1f} ms/frame")
     print(f"whole detector      : {t_full:8.1f} ms/frame")

@@ -9,9 +9,9 @@ feature / image shapes, whereas mmcv's RoIAlign uses ``aligned=True``. Hence thi
 formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` per level.
 
 torchvision's CPU ``roi_align`` runs on one thread and reads one float per channel per sample. On the CPU in eval
-mode (inference, validation) each level is instead pooled by ``roi_gather.roi_align_gather``: the same samples and
-weights, summed by one ``embedding_bag`` over channels-last features, so values agree up to float rounding (R50 at
-360p: RoIAlign 90 → 21 ms a frame; laying the pyramid out once with :meth:`MultiLevelRoIAlign.pooling_layout`
+mode (inference, validation) the rois are instead pooled by ``roi_gather.roi_align_gather_levels``: the same
+samples and weights, computed for all levels in one pass and summed by one ``embedding_bag`` per level over
+channels-last features, so values agree up to float rounding (R50 at 360p: RoIAlign 90 → ~13 ms a frame; laying the pyramid out once with :meth:`MultiLevelRoIAlign.pooling_layout`
 costs 7 ms, or nothing when the backbone already runs channels-last, ``QueryInstDetector.cpu_channels_last``). Training keeps torchvision's kernel by default (``kernel="auto"``): with
 the gather, the CPU training step is 14-30 % faster, but ``make run`` trained that way ended at track AP 51.6 /
 46.7 / 49.9 on seeds 0 / 1 / 2 against 55.9 / 52.5 / 49.8 (the rounding changes the trajectory; within the seed
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
-from querytrack.modeling.roi_gather import channels_last, roi_align_gather
+from querytrack.modeling.roi_gather import channels_last, roi_align_gather_levels
 
 #: ``MultiLevelRoIAlign`` kernels: ``auto`` = ``gather`` on the CPU in eval mode, ``torchvision`` otherwise.
 ROI_KERNELS = ("auto", "gather", "torchvision")
@@ -115,14 +115,27 @@ class MultiLevelRoIAlign(nn.Module):
         levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
         if is_exporting():
             return self._all_levels(feats, rois, levels).to(feats[0].dtype)
-        gather = self.gathers(feats[0].device)
+        if self.gathers(feats[0].device):
+            mapped = (levels >= 0) & (levels < len(feats))  # a NaN box has no level: its patch stays 0
+            if bool(mapped.all()):
+                out = self._gather(feats, rois, levels)
+            else:
+                idx = torch.nonzero(mapped, as_tuple=True)[0]
+                out = feats[0].new_zeros(shape)
+                if idx.numel():
+                    out = out.index_put((idx,), self._gather(feats, rois[idx], levels[idx]))
+            if torch.is_grad_enabled():
+                counts = torch.bincount(levels[mapped], minlength=len(feats)).tolist()
+                for feat, n in zip(feats, counts, strict=True):
+                    if n == 0 and feat.requires_grad:
+                        out = out + 0.0 * feat.sum()  # the level still gets a (zero) gradient, see below
+            return out
         # without gradients, patches are written in place (no copy of ``out`` per level), into an uninitialised
         # tensor when every roi has a level; with them, out-of-place writes keep autograd's view of ``out``
         in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
         groups = [torch.nonzero(levels == lvl, as_tuple=True)[0] for lvl in range(len(feats))]
         covered = sum(idx.numel() for idx in groups) == m
-        layout = torch.channels_last if gather else torch.contiguous_format  # the gather's own layout
-        out = torch.empty(shape, dtype=feats[0].dtype, device=feats[0].device, memory_format=layout)
+        out = torch.empty(shape, dtype=feats[0].dtype, device=feats[0].device)
         if not (in_place and covered):
             out.zero_()
         for lvl, (feat, idx) in enumerate(zip(feats, groups, strict=True)):
@@ -131,7 +144,7 @@ class MultiLevelRoIAlign(nn.Module):
                     # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
                     out = out + 0.0 * feat.sum()
                 continue
-            patch = self._pool_level(feats, lvl, rois[idx], gather).to(out.dtype)
+            patch = self._pool_level(feats, lvl, rois[idx]).to(out.dtype)
             out = out.index_put_((idx,), patch) if in_place else out.index_put((idx,), patch)
         return out
 
@@ -154,13 +167,20 @@ class MultiLevelRoIAlign(nn.Module):
             return [f.contiguous() for f in feats]
         return channels_last(feats)
 
-    def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor, gather: bool = False) -> Tensor:
-        """``Tensor[m, 5]`` rois of pyramid level ``level`` → ``Tensor[m, C, S, S]`` fp32 patches."""
-        if gather:
-            scale = 1.0 / self.strides[level]
-            return roi_align_gather(
-                feats[level].float(), rois, self.output_size, scale, self.sampling_ratio, self.aligned
-            )
+    def _gather(self, feats: list[Tensor], rois: Tensor, levels: Tensor) -> Tensor:
+        """``Tensor[m, 5]`` fp32 rois with their levels → ``Tensor[m, C, S, S]`` patches by the gather kernel."""
+        return roi_align_gather_levels(
+            [f.float() for f in feats],
+            rois,
+            levels,
+            self.output_size,
+            [1.0 / stride for stride in self.strides],
+            self.sampling_ratio,
+            self.aligned,
+        ).to(feats[0].dtype)
+
+    def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
+        """``Tensor[m, 5]`` rois of pyramid level ``level`` → ``Tensor[m, C, S, S]`` fp32 patches (torchvision)."""
         return roi_align(
             feats[level].float(),
             rois,

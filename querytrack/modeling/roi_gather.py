@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _axis_samples(start: Tensor, length: Tensor, bins: int, sr: int, size: int) -> tuple[Tensor, Tensor]:
+def _axis_samples(
+    start: Tensor, length: Tensor, bins: int, sr: int, size: int | Tensor
+) -> tuple[Tensor, Tensor]:
     """Bilinear taps of every sample along one axis.
 
     Args:
@@ -29,13 +31,15 @@ def _axis_samples(start: Tensor, length: Tensor, bins: int, sr: int, size: int) 
         length: ``Tensor[m]`` roi extent in feature pixels.
         bins: output bins S.
         sr: samples per bin.
-        size: feature extent along this axis.
+        size: feature extent along this axis: one for all rois, or ``Tensor[m]`` (each roi's level).
 
     Returns:
         ``index [m, S, sr, 2]`` int64 (low, high tap) and ``weight [m, S, sr, 2]`` fp32 (0 for samples outside
         ``[-1, size]``).
     """
     dev = start.device
+    if isinstance(size, Tensor):
+        size = size[:, None, None]
     p = torch.arange(bins, device=dev, dtype=torch.float32)[:, None]
     k = torch.arange(sr, device=dev, dtype=torch.float32)[None, :]
     step = (length / bins)[:, None, None]
@@ -44,7 +48,7 @@ def _axis_samples(start: Tensor, length: Tensor, bins: int, sr: int, size: int) 
     c = c.clamp(min=0.0)
     low = c.floor().long()
     at_end = low >= size - 1
-    low = low.clamp(max=size - 1)
+    low = torch.minimum(low, size - 1) if isinstance(size, Tensor) else low.clamp(max=size - 1)
     high = torch.where(at_end, low, low + 1)
     frac = torch.where(at_end, torch.zeros_like(c), c - low.float())
     index = torch.stack([low, high], dim=-1)
@@ -73,28 +77,83 @@ def roi_align_gather(
     Returns:
         ``Tensor[m, C, S, S]`` in channels-last memory (``permute(0, 2, 3, 1)`` is contiguous).
     """
+    levels = torch.zeros(rois.shape[0], dtype=torch.int64, device=rois.device)
+    return roi_align_gather_levels(
+        [feat], rois, levels, output_size, [spatial_scale], sampling_ratio, aligned
+    )
+
+
+def roi_align_gather_levels(
+    feats: list[Tensor],
+    rois: Tensor,
+    levels: Tensor,
+    output_size: int,
+    spatial_scales: list[float],
+    sampling_ratio: int,
+    aligned: bool = True,
+) -> Tensor:
+    """RoIAlign of each roi from its own pyramid level: the samples of all rois in one pass, one gather per level.
+
+    The taps and weights are computed once for all rois (each with its level's scale and size), in level order,
+    so each level's bags are one contiguous slice for its ``embedding_bag``; the patches are then put back in roi
+    order. The values are those of :func:`roi_align_gather` on each level's rois (the same bags, summed in the
+    same order), with a handful of tensor ops per call instead of a handful per level (R50 box rois at 360p:
+    2.3 → ~1.5 ms a stage).
+
+    Args:
+        feats: ``Tensor[B, C, H_l, W_l]`` fp32 per level (channels-last memory avoids a copy of each map).
+        rois: ``Tensor[m, 5]`` ``(batch_index, x1, y1, x2, y2)`` in image coordinates, m > 0.
+        levels: ``Tensor[m]`` int64 level of each roi.
+        output_size: S.
+        spatial_scales: feature pixels per image pixel of each level (1 / stride).
+        sampling_ratio: samples per bin side (> 0).
+        aligned: half-pixel offset (mmcv / detectron2 ``aligned=True``).
+
+    Returns:
+        ``Tensor[m, C, S, S]`` in channels-last memory (``permute(0, 2, 3, 1)`` is contiguous).
+    """
     if sampling_ratio <= 0:
         raise ValueError("roi_align_gather needs a fixed sampling_ratio > 0")
-    b, c, h, w = feat.shape
-    m, s, sr = rois.shape[0], output_size, sampling_ratio
-    table = feat.permute(0, 2, 3, 1).reshape(b * h * w, c)  # a view for channels-last maps
+    m, s, sr, c = rois.shape[0], output_size, sampling_ratio, feats[0].shape[1]
+    order = torch.argsort(levels, stable=True)
+    counts = torch.bincount(levels, minlength=len(feats)).tolist()
+    lv, r = levels[order], rois[order]
+    dev = rois.device
+    scale = torch.tensor(spatial_scales, dtype=torch.float32, device=dev)[lv]
+    hw = torch.tensor([f.shape[-2:] for f in feats], dtype=torch.int64, device=dev)[lv]  # [m, 2]
     offset = 0.5 if aligned else 0.0
-    x0 = rois[:, 1] * spatial_scale - offset
-    y0 = rois[:, 2] * spatial_scale - offset
-    rw = rois[:, 3] * spatial_scale - offset - x0
-    rh = rois[:, 4] * spatial_scale - offset - y0
+    x0 = r[:, 1] * scale - offset
+    y0 = r[:, 2] * scale - offset
+    rw = r[:, 3] * scale - offset - x0
+    rh = r[:, 4] * scale - offset - y0
     if not aligned:  # torchvision forces a minimum extent of one pixel without the offset
         rw, rh = rw.clamp(min=1.0), rh.clamp(min=1.0)
+    single = len(feats) == 1
+    h: int | Tensor = feats[0].shape[-2] if single else hw[:, 0]
+    w: int | Tensor = feats[0].shape[-1] if single else hw[:, 1]
     xi, xw = _axis_samples(x0, rw, s, sr, w)
     yi, yw = _axis_samples(y0, rh, s, sr, h)
-    rows = yi * w + (rois[:, 0].long() * (h * w))[:, None, None, None]  # [m, S, sr, 2]
+    row_len = w[:, None, None, None] if isinstance(w, Tensor) else w
+    rows = yi * row_len + (r[:, 0].long() * (hw[:, 0] * hw[:, 1]))[:, None, None, None]  # [m, S, sr, 2]
     # bag (roi, bin y, bin x) gathers (sample y, tap y, sample x, tap x): dims m, Sy, Sx, sry, 2, srx, 2
-    index = rows[:, :, None, :, :, None, None] + xi[:, None, :, None, None, :, :]
-    weight = yw[:, :, None, :, :, None, None] * xw[:, None, :, None, None, :, :] / (sr * sr)
-    out = F.embedding_bag(
-        index.reshape(m * s * s, -1), table, per_sample_weights=weight.reshape(m * s * s, -1), mode="sum"
+    index = (rows[:, :, None, :, :, None, None] + xi[:, None, :, None, None, :, :]).reshape(m * s * s, -1)
+    weight = (yw[:, :, None, :, :, None, None] * xw[:, None, :, None, None, :, :] / (sr * sr)).reshape(
+        m * s * s, -1
     )
-    return out.view(m, s, s, c).permute(0, 3, 1, 2)
+    parts, start = [], 0
+    for feat, n in zip(feats, counts, strict=True):
+        if n == 0:
+            continue
+        table = feat.permute(0, 2, 3, 1).reshape(-1, c)  # a view for channels-last maps
+        bags = slice(start * s * s, (start + n) * s * s)
+        parts.append(F.embedding_bag(index[bags], table, per_sample_weights=weight[bags], mode="sum"))
+        start += n
+    pooled = (parts[0] if len(parts) == 1 else torch.cat(parts)).view(m, s * s * c)
+    if not single and bool((order.diff() < 0).any()):
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(m, device=dev)
+        pooled = pooled[inverse]
+    return pooled.view(m, s, s, c).permute(0, 3, 1, 2)
 
 
 def channels_last(feats: list[Tensor]) -> list[Tensor]:

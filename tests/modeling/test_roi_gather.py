@@ -7,7 +7,7 @@ import torch
 from torchvision.ops import roi_align
 
 from querytrack.modeling.roi_extractor import MultiLevelRoIAlign
-from querytrack.modeling.roi_gather import roi_align_gather
+from querytrack.modeling.roi_gather import roi_align_gather, roi_align_gather_levels
 
 
 def _rois(m: int, g: torch.Generator, width: float, height: float) -> torch.Tensor:
@@ -102,3 +102,22 @@ def test_unknown_kernel_and_adaptive_sampling_are_refused() -> None:
         MultiLevelRoIAlign(7, sampling_ratio=0, kernel="gather")
     with pytest.raises(ValueError, match="sampling_ratio"):
         roi_align_gather(torch.zeros(1, 1, 2, 2), torch.zeros(1, 5), 2, 1.0, 0)
+
+
+def test_all_levels_in_one_pass_equal_each_level_on_its_own() -> None:
+    """``roi_align_gather_levels``: rois in any level order (one level empty) give, bit for bit, the patches
+    ``roi_align_gather`` gives each level's rois; gradients reach every level."""
+    g = torch.Generator().manual_seed(7)
+    strides = (4, 8, 16, 32)
+    feats = [torch.randn(2, 5, 96 // s, 160 // s, generator=g, requires_grad=True) for s in strides]
+    rois = _rois(50, g, 160, 96)
+    levels = torch.randint(0, 4, (50,), generator=g)
+    levels[levels == 2] = 3  # level 2 gets no roi
+    scales = [1.0 / s for s in strides]
+    got = roi_align_gather_levels(feats, rois, levels, 7, scales, 2, True)
+    assert got.shape == (50, 5, 7, 7) and got.is_contiguous(memory_format=torch.channels_last)
+    for lvl in (0, 1, 3):
+        idx = torch.nonzero(levels == lvl, as_tuple=True)[0]
+        assert torch.equal(got[idx], roi_align_gather(feats[lvl], rois[idx], 7, scales[lvl], 2, True))
+    got.sum().backward()
+    assert all(f.grad is not None for f in (feats[0], feats[1], feats[3])) and feats[2].grad is None
