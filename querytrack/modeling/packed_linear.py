@@ -80,6 +80,7 @@ class PackedLinear(nn.Linear):
             and x.device.type == "cpu"
             and x.dtype == torch.float32
             and self.weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
             and not torch.compiler.is_compiling()
             and not is_exporting()
             and packing_available()

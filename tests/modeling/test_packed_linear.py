@@ -46,7 +46,7 @@ def test_one_packing_serves_every_row_count() -> None:
     assert layer._packed is packed  # packed once
 
 
-def test_training_gradients_and_small_layers_run_the_plain_linear() -> None:
+def test_training_gradients_autocast_and_small_layers_run_the_plain_linear() -> None:
     layer = _layer()
     x = torch.randn(4, 256)
     layer.train()
@@ -61,6 +61,8 @@ def test_training_gradients_and_small_layers_run_the_plain_linear() -> None:
     with torch.inference_mode():
         assert torch.equal(small(x), F.linear(x, small.weight, small.bias))
     assert small._packed is None
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(x).dtype == torch.bfloat16  # autocast's choice stands
     layer.prepack = False
     with torch.inference_mode():
         layer(x)
