@@ -7,12 +7,12 @@ follow mmdet so that ``roi_head.bbox_head.{t}.*`` maps by a prefix rename.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from querytrack.modeling.dynamic_conv import DynamicConv
+from querytrack.modeling.inference_cache import InferenceCache, weights_key
 from querytrack.modeling.packed_linear import PackedLinear
 from querytrack.modeling.roi_extractor import is_exporting
 
@@ -67,7 +67,7 @@ def _fc_stack(dim: int, num_fcs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class DIIHead(nn.Module):
+class DIIHead(InferenceCache):
     """Dynamic Instance Interactive head of one stage.
 
     Args:
@@ -82,6 +82,8 @@ class DIIHead(nn.Module):
         dropout: dropout in attention / FFN (0).
         prior_prob: initial foreground probability of ``fc_cls`` (0.01).
     """
+
+    _caches = ("_query_side",)
 
     def __init__(
         self,
@@ -157,9 +159,9 @@ class DIIHead(nn.Module):
     def query_side(self, query: Tensor) -> tuple[Tensor, Tensor]:
         """q* = LN(q + MHA(q)) and its DynamicConv parameters for a query that is a weight broadcast over the batch.
 
-        Both are computed for one image and cached under the identity and version of ``query`` and of every
-        weight of this head (and the autocast state), so a weight update, ``load_state_dict`` or ``.to()``
-        recomputes them. Stage 0 of a 100-query R50 saves its 33 MB parameter layer and its attention on every
+        Both are computed for one image and cached under ``inference_cache.weights_key`` of ``query`` and of
+        every weight of this head (and the autocast state), so an optimizer step, ``load_state_dict``, ``.to()``
+        or a mode switch recomputes them. Stage 0 of a 100-query R50 saves its 33 MB parameter layer and its attention on every
         frame (~10 ms on 2 CPU threads); values are the ones the uncached path computes for the same batch.
 
         Args:
@@ -172,25 +174,13 @@ class DIIHead(nn.Module):
         b, n, c = query.shape
         device = query.device.type
         key = (
-            query.data_ptr(),
-            query._version,
             n,
             torch.is_autocast_enabled(device),
             torch.get_autocast_dtype(device),
-            tuple((p.data_ptr(), p._version) for p in self.parameters()),
+            weights_key([query, *self.parameters()]),
         )
         if self._query_side is None or self._query_side[0] != key:
             attn = self.attention_norm(self.attention(query[:1]))  # [1, N, C]
             self._query_side = (key, attn, self.instance_interactive_conv.dynamic_layer(attn[0]))
         _, attn, params = self._query_side
         return attn.expand(b, n, c).clone(), params if b == 1 else params.repeat(b, 1)
-
-    def train(self, mode: bool = True) -> DIIHead:
-        """As ``nn.Module.train``; switching to training drops the :meth:`query_side` cache."""
-        if mode:
-            self._query_side = None
-        return super().train(mode)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Copies and pickles leave the :meth:`query_side` cache behind."""
-        return {**self.__dict__, "_query_side": None}

@@ -23,20 +23,19 @@ plain one by float rounding only (≤ 5e-6 absolute on unit-scale inputs).
 The packed path is taken only where nothing can tell it apart from a plain layer: eval mode, gradients off
 (``torch.inference_mode`` / ``no_grad``), float32 on the CPU, not while exporting or compiling. Training, GPUs,
 autocast and exports run ``nn.Linear`` unchanged. The packed copy is a cache, not state: it is not in the
-``state_dict``, it is rebuilt when the weight changes (``load_state_dict``, an optimizer step, ``.to()``), it is
-dropped by ``.train()``, and copies and pickles of the module leave it behind. In inference it costs one more
+``state_dict``, it is rebuilt when the weight may have changed (``load_state_dict``, an optimizer step, ``.to()``,
+a mode switch: ``modeling/inference_cache.py``), and copies and pickles of the module leave it behind. In inference it costs one more
 copy of each packed weight in memory (R50: the parameter layers of six box stages and of the last mask and track
 heads, ~380 MB).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from querytrack.modeling.inference_cache import InferenceCache, weights_key
 from querytrack.modeling.roi_extractor import is_exporting
 
 MIN_PACKED_WEIGHTS = 1 << 17
@@ -53,7 +52,7 @@ def packing_available() -> bool:
     )
 
 
-class PackedLinear(nn.Linear):
+class PackedLinear(InferenceCache, nn.Linear):
     """A drop-in ``nn.Linear`` (same parameters, same ``state_dict``) with a packed-weight CPU inference path.
 
     Args:
@@ -62,10 +61,12 @@ class PackedLinear(nn.Linear):
             weights never take it. ``QueryInstDetector(cpu_packed_linear=...)`` sets it for a whole model.
     """
 
+    _caches = ("_packed",)
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True, prepack: bool = True) -> None:
         super().__init__(in_features, out_features, bias=bias)
         self.prepack = prepack
-        self._packed: tuple[tuple[int, int], Tensor] | None = None
+        self._packed: tuple[tuple[object, ...], Tensor] | None = None
 
     @property
     def packs(self) -> bool:
@@ -87,12 +88,13 @@ class PackedLinear(nn.Linear):
         )
 
     def packed_weight(self, rows_hint: int) -> Tensor:
-        """The weight in oneDNN's blocked layout, packed on first use and again whenever the weight changes.
+        """The weight in oneDNN's blocked layout, packed on first use and again whenever the weight may have changed
+        (``inference_cache.weights_key``).
 
         Args:
             rows_hint: the number of input rows the packing is tuned for (any count works with it).
         """
-        key = (self.weight.data_ptr(), self.weight._version)
+        key = weights_key([self.weight])
         if self._packed is None or self._packed[0] != key:
             self._packed = (key, torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), rows_hint))
         return self._packed[1]
@@ -107,13 +109,3 @@ class PackedLinear(nn.Linear):
             rows, self.packed_weight(rows.shape[0]), bias, "none", [], ""
         )
         return out.view(*x.shape[:-1], self.out_features)
-
-    def train(self, mode: bool = True) -> PackedLinear:
-        """As ``nn.Module.train``; switching to training drops the packed copy (training would make it stale)."""
-        if mode:
-            self._packed = None
-        return super().train(mode)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Copies and pickles leave the packed cache behind (an opaque oneDNN tensor: neither copies nor saves)."""
-        return {**self.__dict__, "_packed": None}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -143,3 +145,33 @@ def test_cpu_inference_runs_the_backbone_channels_last_and_training_does_not() -
         "torchvision"  # its pooling layout hands torchvision's kernel the default layout (no copy per call)
     )
     assert all(f.is_contiguous() for f in tv.pooling_layout(fast))
+
+
+def test_cpu_inference_after_training_steps_sees_the_new_weights() -> None:
+    """Validation, training steps with fused AdamW (no version bump) and mode flags set as Lightning restores them
+    (no ``.train()``), validation again: the inference caches (packed weights, stage 0's query side) follow the
+    weights, so the outputs are those of a fresh copy of the trained model."""
+    torch.manual_seed(0)
+    model = build_detector(
+        backbone="r18", num_queries=12, num_classes=5, num_stages=2, embed_dim=16, mask_topk=4
+    )
+    images, sizes = _padded_batch(ODD_SIZES)
+    model.eval()
+    with torch.no_grad():
+        before = model(images, sizes)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.05, fused=True)
+    for m in model.modules():
+        m.training = True
+    for _ in range(2):
+        last = model.forward_stages(model.extract_features(images, sizes), sizes)[-1]
+        (last.cls_logits.square().mean() + last.query.square().mean()).backward()
+        opt.step()
+        opt.zero_grad()
+    for m in model.modules():
+        m.training = False
+    with torch.no_grad():
+        after = model(images, sizes)
+        fresh = copy.deepcopy(model)(images, sizes)  # copies carry no cache
+    assert not torch.allclose(after.cls_logits, before.cls_logits)
+    torch.testing.assert_close(after.cls_logits, fresh.cls_logits, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(after.boxes, fresh.boxes, rtol=1e-6, atol=1e-6)

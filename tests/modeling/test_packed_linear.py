@@ -104,3 +104,24 @@ def test_copies_and_pickles_leave_the_packing_behind() -> None:
             torch.testing.assert_close(clone(x), expected, rtol=0, atol=0)
     layer.train()  # training would make the packed copy stale: it is dropped
     assert layer._packed is None
+
+
+@needs_onednn
+def test_an_optimizer_step_or_a_mode_switch_renews_the_packing() -> None:
+    """Fused AdamW writes the weight without bumping its version counter, and Lightning restores training flags
+    without ``.train()``: the packing must follow the weight anyway."""
+    layer = _layer()
+    x = torch.randn(5, 256)
+    with torch.inference_mode():
+        layer(x)
+    layer.training = True  # as Lightning restores the mode after validation
+    F.linear(x, layer.weight, layer.bias).square().sum().backward()
+    version = layer.weight._version
+    torch.optim.AdamW(layer.parameters(), lr=0.1, fused=True).step()
+    assert layer.weight._version == version  # the version counter did not see the step
+    layer.training = False
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    assert layer._packed is not None
+    layer.eval()
+    assert layer._packed is None  # every mode switch drops it
