@@ -91,3 +91,29 @@ def test_checkpoint_of_other_categories_is_refused(trained: Path, tmp_path: Path
     torch.save(ckpt, other)
     with pytest.raises(CheckpointDataMismatchError, match=r"other\.ckpt"):
         evaluate_checkpoint(_eval_cfg(tmp_path, f"ckpt={other}"))
+
+
+def test_validation_after_training_steps_equals_a_fresh_evaluation_of_the_checkpoint(
+    make_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """Two epochs, validated after each: the second validation runs on the weights after the fused AdamW steps
+    (the CPU inference caches, packed linear layers and stage 0's query side, are renewed), so its results equal
+    those of the saved checkpoint evaluated in a fresh model."""
+    keep_all = ("tracker.det_score_threshold=0", "tracker.new_track_score_threshold=0")
+    out = train(
+        make_cfg(
+            "logger=none",
+            "callbacks.track_overlay=null",
+            "trainer.max_epochs=2",
+            "trainer.check_val_every_n_epoch=1",
+            "module.lr=0.01",  # large steps: stale weights would show
+            *keep_all,
+        )
+    )
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    fresh = evaluate_checkpoint(_eval_cfg(tmp_path, f"ckpt={last}", *keep_all))
+    during, after = json.loads(Path(out["results"]).read_text()), _entries(fresh)
+    assert len(during) == len(after) > 0
+    for a, b in zip(during, after, strict=True):
+        assert (a["video_id"], a["category_id"]) == (b["video_id"], b["category_id"])
+        assert a["score"] == pytest.approx(b["score"], abs=1e-5)
