@@ -24,9 +24,9 @@ The packed path is taken only where nothing can tell it apart from a plain layer
 (``torch.inference_mode`` / ``no_grad``), float32 on the CPU, not while exporting or compiling. Training, GPUs,
 autocast and exports run ``nn.Linear`` unchanged. The packed copy is a cache, not state: it is not in the
 ``state_dict``, it is rebuilt when the weight may have changed (``load_state_dict``, an optimizer step, ``.to()``,
-a mode switch: ``modeling/inference_cache.py``), and copies and pickles of the module leave it behind. In inference it costs one more
-copy of each packed weight in memory (R50: the parameter layers of six box stages and of the last mask and track
-heads, ~380 MB).
+a mode switch: ``modeling/inference_cache.py``), and copies and pickles of the module leave it behind. In
+inference it costs one more copy of each packed weight in memory: 366 MiB for R50 (the parameter and projection
+layers and FFNs of six box stages, of the last mask and track heads; peak RSS of a 360p frame 1.90 → 2.25 GiB).
 """
 
 from __future__ import annotations
