@@ -26,7 +26,7 @@ autocast and exports run ``nn.Linear`` unchanged. The packed copy is a cache, no
 ``state_dict``, it is rebuilt when the weight may have changed (``load_state_dict``, an optimizer step, ``.to()``,
 a mode switch: ``modeling/inference_cache.py``), and copies and pickles of the module leave it behind. In
 inference it costs one more copy of each packed weight in memory: 366 MiB for R50 (the parameter and projection
-layers and FFNs of six box stages, of the last mask and track heads; peak RSS of a 360p frame 1.90 → 2.25 GiB).
+layers and FFNs of six box stages, of the last mask and track heads; peak RSS of a 360p frame 1.86 → 2.20 GiB).
 """
 
 from __future__ import annotations
