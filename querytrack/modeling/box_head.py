@@ -161,8 +161,9 @@ class DIIHead(InferenceCache):
 
         Both are computed for one image and cached under ``inference_cache.weights_key`` of ``query`` and of
         every weight of this head (and the autocast state), so an optimizer step, ``load_state_dict``, ``.to()``
-        or a mode switch recomputes them. Stage 0 of a 100-query R50 saves its 33 MB parameter layer and its attention on every
-        frame (~10 ms on 2 CPU threads); values are the ones the uncached path computes for the same batch.
+        or a mode switch recomputes them. Stage 0 of a 100-query R50 saves its 33 MB parameter layer and its
+        attention on every frame (~10 ms on 2 CPU threads); values are the ones the uncached path computes for
+        the same batch.
 
         Args:
             query: ``Tensor[B, N, C]``, every image's rows the same parameter.

@@ -11,8 +11,10 @@ formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` p
 torchvision's CPU ``roi_align`` runs on one thread and reads one float per channel per sample. On the CPU in eval
 mode (inference, validation) the rois are instead pooled by ``roi_gather.roi_align_gather_levels``: the same
 samples and weights, computed for all levels in one pass and summed by one ``embedding_bag`` per level over
-channels-last features, so values agree up to float rounding (R50 at 360p: RoIAlign 90 → ~13 ms a frame; laying the pyramid out once with :meth:`MultiLevelRoIAlign.pooling_layout`
-costs 7 ms, or nothing when the backbone already runs channels-last, ``QueryInstDetector.cpu_channels_last``). Training keeps torchvision's kernel by default (``kernel="auto"``): with
+channels-last features, so values agree up to float rounding (R50 at 360p: RoIAlign 90 → ~20 ms a frame; laying
+the pyramid out once with :meth:`MultiLevelRoIAlign.pooling_layout` costs 7 ms, or nothing when the backbone
+already runs channels-last, ``QueryInstDetector.cpu_channels_last``). Training keeps torchvision's kernel by
+default (``kernel="auto"``): with
 the gather, the CPU training step is 14-30 % faster, but ``make run`` trained that way ended at track AP 51.6 /
 46.7 / 49.9 on seeds 0 / 1 / 2 against 55.9 / 52.5 / 49.8 (the rounding changes the trajectory; within the seed
 range, lower on average: ``experiments/synthetic_recipe/README.md``), so the reference kernel stays until more
