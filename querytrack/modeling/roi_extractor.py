@@ -36,9 +36,9 @@ ROI_KERNELS = ("auto", "gather", "torchvision")
 
 
 def is_exporting() -> bool:
-    """Whether the model is being traced for export (``torch.export`` / ONNX): data-dependent paths and memory
-    layout changes are left out of the graph then."""
-    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+    """Whether the model is being traced for export (``torch.export``, ONNX, ``torch.jit.trace``): data-dependent
+    paths, memory layout changes and the CPU inference caches are left out of the graph then."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
 def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -> Tensor:

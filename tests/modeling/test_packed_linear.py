@@ -125,3 +125,15 @@ def test_an_optimizer_step_or_a_mode_switch_renews_the_packing() -> None:
     assert layer._packed is not None
     layer.eval()
     assert layer._packed is None  # every mode switch drops it
+
+
+def test_tracing_records_the_plain_linear() -> None:
+    """``torch.jit.trace`` in inference (eval, no gradients) records ``aten::linear``, not the packed op with its
+    opaque weight (which the tracer cannot take)."""
+    layer = _layer()
+    x = torch.randn(4, 256)
+    with torch.no_grad():
+        traced = torch.jit.trace(layer, x, check_trace=False)
+        out = traced(torch.randn(4, 256) + 1.0)
+    assert "mkldnn" not in str(traced.graph) and "aten::linear" in str(traced.graph)
+    assert out.shape == (4, 1024)
