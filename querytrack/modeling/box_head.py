@@ -14,7 +14,6 @@ from torch import Tensor, nn
 from querytrack.modeling.dynamic_conv import DynamicConv
 from querytrack.modeling.inference_cache import InferenceCache, weights_key
 from querytrack.modeling.packed_linear import PackedLinear
-from querytrack.modeling.roi_extractor import is_exporting
 
 
 class QueryAttention(nn.Module):
@@ -144,7 +143,7 @@ class DIIHead(InferenceCache):
             attn_feats: ``Tensor[B, N, C]`` q*_{t-1} = LN(q + MHA(q)), the query used by the mask/track heads.
         """
         b, n, c = query.shape
-        if learned_query and not self.training and not torch.is_grad_enabled() and not is_exporting():
+        if learned_query and self.caching():
             attn_feats, params = self.query_side(query)
         else:
             attn_feats, params = self.attention_norm(self.attention(query)), None

@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from querytrack.modeling.roi_extractor import is_exporting
+
 _optimizer_steps = 0
 
 
@@ -47,6 +49,16 @@ class InferenceCache(nn.Module):
     subclass keys its cache with :func:`weights_key` over the tensors it derives from."""
 
     _caches: tuple[str, ...] = ()
+
+    def caching(self) -> bool:
+        """Whether a call may read and fill the caches now: inference (eval mode, gradients off), not while
+        exporting, tracing or compiling (a graph must not capture a cached tensor as a constant)."""
+        return (
+            not self.training
+            and not torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+            and not is_exporting()
+        )
 
     def train(self, mode: bool = True) -> InferenceCache:
         for name in self._caches:

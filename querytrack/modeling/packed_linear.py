@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from querytrack.modeling.inference_cache import InferenceCache, weights_key
-from querytrack.modeling.roi_extractor import is_exporting
 
 MIN_PACKED_WEIGHTS = 1 << 17
 """Layers with fewer weights (``in · out``) than this always run ``nn.Linear``: 256 → 256 is as fast either
@@ -76,14 +75,11 @@ class PackedLinear(InferenceCache, nn.Linear):
     def _use_packed(self, x: Tensor) -> bool:
         return (
             self.packs
-            and not self.training
-            and not torch.is_grad_enabled()
+            and self.caching()
             and x.device.type == "cpu"
             and x.dtype == torch.float32
             and self.weight.dtype == torch.float32
             and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling()
-            and not is_exporting()
             and packing_available()
         )
 

@@ -137,9 +137,7 @@ class MultiLevelRoIAlign(nn.Module):
         in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
         groups = [torch.nonzero(levels == lvl, as_tuple=True)[0] for lvl in range(len(feats))]
         covered = sum(idx.numel() for idx in groups) == m
-        out = torch.empty(shape, dtype=feats[0].dtype, device=feats[0].device)
-        if not (in_place and covered):
-            out.zero_()
+        out = feats[0].new_empty(shape) if in_place and covered else feats[0].new_zeros(shape)
         for lvl, (feat, idx) in enumerate(zip(feats, groups, strict=True)):
             if idx.numel() == 0:
                 if feat.requires_grad and not in_place:
@@ -163,11 +161,9 @@ class MultiLevelRoIAlign(nn.Module):
         otherwise (unchanged while exporting). At most one copy per level, shared by every pooling from it."""
         if is_exporting():
             return feats
-        if not self.gathers(
-            feats[0].device
-        ):  # torchvision's kernel reads (and would copy to) the default layout
-            return [f.contiguous() for f in feats]
-        return channels_last(feats)
+        if self.gathers(feats[0].device):
+            return channels_last(feats)
+        return [f.contiguous() for f in feats]  # torchvision's kernel reads (and would copy to) this layout
 
     def _gather(self, feats: list[Tensor], rois: Tensor, levels: Tensor) -> Tensor:
         """``Tensor[m, 5]`` fp32 rois with their levels → ``Tensor[m, C, S, S]`` patches by the gather kernel."""

@@ -21,9 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _axis_samples(
-    start: Tensor, length: Tensor, bins: int, sr: int, size: int | Tensor
-) -> tuple[Tensor, Tensor]:
+def _axis_samples(start: Tensor, length: Tensor, bins: int, sr: int, size: Tensor) -> tuple[Tensor, Tensor]:
     """Bilinear taps of every sample along one axis.
 
     Args:
@@ -31,15 +29,14 @@ def _axis_samples(
         length: ``Tensor[m]`` roi extent in feature pixels.
         bins: output bins S.
         sr: samples per bin.
-        size: feature extent along this axis: one for all rois, or ``Tensor[m]`` (each roi's level).
+        size: ``Tensor[m]`` int64 feature extent along this axis (each roi's level).
 
     Returns:
         ``index [m, S, sr, 2]`` int64 (low, high tap) and ``weight [m, S, sr, 2]`` fp32 (0 for samples outside
         ``[-1, size]``).
     """
     dev = start.device
-    if isinstance(size, Tensor):
-        size = size[:, None, None]
+    size = size[:, None, None]
     p = torch.arange(bins, device=dev, dtype=torch.float32)[:, None]
     k = torch.arange(sr, device=dev, dtype=torch.float32)[None, :]
     step = (length / bins)[:, None, None]
@@ -48,7 +45,7 @@ def _axis_samples(
     c = c.clamp(min=0.0)
     low = c.floor().long()
     at_end = low >= size - 1
-    low = torch.minimum(low, size - 1) if isinstance(size, Tensor) else low.clamp(max=size - 1)
+    low = torch.minimum(low, size - 1)
     high = torch.where(at_end, low, low + 1)
     frac = torch.where(at_end, torch.zeros_like(c), c - low.float())
     index = torch.stack([low, high], dim=-1)
@@ -128,13 +125,10 @@ def roi_align_gather_levels(
     rh = r[:, 4] * scale - offset - y0
     if not aligned:  # torchvision forces a minimum extent of one pixel without the offset
         rw, rh = rw.clamp(min=1.0), rh.clamp(min=1.0)
-    single = len(feats) == 1
-    h: int | Tensor = feats[0].shape[-2] if single else hw[:, 0]
-    w: int | Tensor = feats[0].shape[-1] if single else hw[:, 1]
+    h, w = hw[:, 0], hw[:, 1]
     xi, xw = _axis_samples(x0, rw, s, sr, w)
     yi, yw = _axis_samples(y0, rh, s, sr, h)
-    row_len = w[:, None, None, None] if isinstance(w, Tensor) else w
-    rows = yi * row_len + (r[:, 0].long() * (hw[:, 0] * hw[:, 1]))[:, None, None, None]  # [m, S, sr, 2]
+    rows = yi * w[:, None, None, None] + (r[:, 0].long() * h * w)[:, None, None, None]  # [m, S, sr, 2]
     # bag (roi, bin y, bin x) gathers (sample y, tap y, sample x, tap x): dims m, Sy, Sx, sry, 2, srx, 2
     index = (rows[:, :, None, :, :, None, None] + xi[:, None, :, None, None, :, :]).reshape(m * s * s, -1)
     weight = (yw[:, :, None, :, :, None, None] * xw[:, None, :, None, None, :, :] / (sr * sr)).reshape(
@@ -149,7 +143,7 @@ def roi_align_gather_levels(
         parts.append(F.embedding_bag(index[bags], table, per_sample_weights=weight[bags], mode="sum"))
         start += n
     pooled = (parts[0] if len(parts) == 1 else torch.cat(parts)).view(m, s * s * c)
-    if not single and bool((order.diff() < 0).any()):
+    if bool((order.diff() < 0).any()):
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(m, device=dev)
         pooled = pooled[inverse]
