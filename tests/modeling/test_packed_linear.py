@@ -21,6 +21,16 @@ def _layer(in_features: int = 256, out_features: int = 1024, bias: bool = True) 
     return PackedLinear(in_features, out_features, bias=bias).eval()
 
 
+def _plain(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """What ``nn.Linear`` with ``layer``'s current weights gives for ``x``."""
+    return F.linear(x, layer.weight, layer.bias)
+
+
+def _assert_packed_close(out: torch.Tensor, layer: torch.nn.Linear, x: torch.Tensor) -> None:
+    """The packed product agrees with the plain one up to float rounding."""
+    torch.testing.assert_close(out, _plain(layer, x), rtol=1e-5, atol=1e-5)
+
+
 @needs_onednn
 @pytest.mark.parametrize("shape", [(1, 256), (10, 256), (100, 256), (2, 7, 256)])
 @pytest.mark.parametrize("bias", [True, False])
@@ -31,7 +41,7 @@ def test_packed_path_equals_the_plain_linear(shape: tuple[int, ...], bias: bool)
         out = layer(x)
     assert layer._packed is not None  # the packed path ran
     assert out.shape == (*shape[:-1], 1024)
-    torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    _assert_packed_close(out, layer, x)
 
 
 @needs_onednn
@@ -42,7 +52,7 @@ def test_one_packing_serves_every_row_count() -> None:
         packed = layer._packed
         for rows in (1, 3, 300):
             x = torch.randn(rows, 256)
-            torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+            _assert_packed_close(layer(x), layer, x)
     assert layer._packed is packed  # packed once
 
 
@@ -51,15 +61,15 @@ def test_training_gradients_autocast_and_small_layers_run_the_plain_linear() -> 
     x = torch.randn(4, 256)
     layer.train()
     with torch.no_grad():
-        assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+        assert torch.equal(layer(x), _plain(layer, x))
     layer.eval()
     out = layer(x)  # gradients on: the autograd graph needs the plain op
-    assert out.requires_grad and torch.equal(out.detach(), F.linear(x, layer.weight, layer.bias).detach())
+    assert out.requires_grad and torch.equal(out.detach(), _plain(layer, x).detach())
     assert layer._packed is None
     small = PackedLinear(256, 40).eval()
     assert not small.packs and MIN_PACKED_WEIGHTS > 256 * 40
     with torch.inference_mode():
-        assert torch.equal(small(x), F.linear(x, small.weight, small.bias))
+        assert torch.equal(small(x), _plain(small, x))
     assert small._packed is None
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert layer(x).dtype == torch.bfloat16  # autocast's choice stands
@@ -79,10 +89,10 @@ def test_the_packing_follows_weight_changes() -> None:
     layer.load_state_dict(other.state_dict())  # copies in place: same storage, new version
     with torch.no_grad():
         after = layer(x)
-        torch.testing.assert_close(after, F.linear(x, other.weight, other.bias), rtol=1e-5, atol=1e-5)
+        _assert_packed_close(after, other, x)
         assert not torch.allclose(before, after)
         layer.weight.mul_(2)
-        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+        _assert_packed_close(layer(x), layer, x)
 
 
 @needs_onednn
@@ -115,13 +125,13 @@ def test_an_optimizer_step_or_a_mode_switch_renews_the_packing() -> None:
     with torch.inference_mode():
         layer(x)
     layer.training = True  # as Lightning restores the mode after validation
-    F.linear(x, layer.weight, layer.bias).square().sum().backward()
+    _plain(layer, x).square().sum().backward()
     version = layer.weight._version
     torch.optim.AdamW(layer.parameters(), lr=0.1, fused=True).step()
     assert layer.weight._version == version  # the version counter did not see the step
     layer.training = False
     with torch.inference_mode():
-        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+        _assert_packed_close(layer(x), layer, x)
     assert layer._packed is not None
     layer.eval()
     assert layer._packed is None  # every mode switch drops it
