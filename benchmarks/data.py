@@ -11,7 +11,7 @@ Goal: ratio (pairs/s ÷ raw-decode pairs/s) ≥ 0.8.
 
 "image only" is the most any pipeline with this augmentation can reach: the pipeline's own decode of both frames
 and the same v2 augmentation (one shared draw, seeded as the dataset seeds it) applied to the two images alone,
-with no boxes, masks or targets. Its ratio bounds the "pairs" ratio from above.
+with no boxes, masks or targets (``PairDataset.draw`` / ``augment``, the dataset's own steps). Its ratio bounds the "pairs" ratio from above.
 
 Run: ``python benchmarks/data.py`` (or ``make bench``).
 """
@@ -38,10 +38,7 @@ from querytrack.data.ytvis import YTVISDataset
 
 
 def _raw_decode(ds: PairDataset, index: int) -> None:
-    rng = np.random.default_rng([ds.seed, ds.epoch, index])
-    video_id, key = ds.index[index]
-    video = ds.ytvis.video(video_id)
-    ref = ds.sample_reference(video, key, rng)
+    video, key, ref, _ = ds.draw(index)
     for t in (key, ref):
         with Image.open(ds.ytvis.frame_path(video, t)) as im:
             np.asarray(im.convert("RGB"))
@@ -52,14 +49,9 @@ def _pairs(ds: PairDataset, index: int) -> None:
 
 
 def _image_only(ds: PairDataset, index: int) -> None:
-    rng = np.random.default_rng([ds.seed, ds.epoch, index])
-    video_id, key = ds.index[index]
-    video = ds.ytvis.video(video_id)
-    ref = ds.sample_reference(video, key, rng)
+    video, key, ref, rng = ds.draw(index)
     key_in, ref_in = ({"image": tv_tensors.Image(read_frame(ds.ytvis, video, t))} for t in (key, ref))
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(int(rng.integers(2**62)))
-        ds.pair_transform(key_in, ref_in)
+    ds.augment(key_in, ref_in, rng)
 
 
 def measure(ds: PairDataset, n: int, rounds: int = 3) -> dict[str, float]:

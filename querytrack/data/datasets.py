@@ -228,19 +228,30 @@ class PairDataset(Dataset[PairSample]):
         candidates = [t for t in range(lo, hi + 1) if t != key]
         return int(rng.choice(candidates)) if candidates else key
 
-    def __getitem__(self, item: int | tuple[int, int]) -> PairSample:
-        """Pair ``item``: an index (drawn for :attr:`epoch`) or an ``(epoch, index)`` pair from the sampler."""
+    def draw(self, item: int | tuple[int, int]) -> tuple[VideoRecord, int, int, np.random.Generator]:
+        """The video, key frame and reference frame of pair ``item`` (see :meth:`__getitem__`), and the pair's
+        generator, to be passed on to :meth:`augment`."""
         epoch, index = (self.epoch, item) if isinstance(item, int) else (int(item[0]), int(item[1]))
         rng = np.random.default_rng([self.seed, epoch, index])
         video_id, key = self.index[index]
         video = self.ytvis.video(video_id)
-        ref = self.sample_reference(video, key, rng)
-        key_in, key_labels, key_ids, key_seg = _frame_dict(self.ytvis, video, key, self.sampled_masks)
-        ref_in, ref_labels, ref_ids, ref_seg = _frame_dict(self.ytvis, video, ref, self.sampled_masks)
+        return video, key, self.sample_reference(video, key, rng), rng
+
+    def augment(
+        self, key_in: dict[str, Any], ref_in: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The pair's augmentation of two v2 sample dicts, its torch draws seeded from ``rng`` (:meth:`draw`)."""
         with torch.random.fork_rng(devices=[]):
             # Seed only the CPU generator: torch.manual_seed would also (lazily) seed CUDA, which costs ~1 ms.
             torch.default_generator.manual_seed(int(rng.integers(2**62)))
-            key_out, ref_out = self.pair_transform(key_in, ref_in)
+            return self.pair_transform(key_in, ref_in)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> PairSample:
+        """Pair ``item``: an index (drawn for :attr:`epoch`) or an ``(epoch, index)`` pair from the sampler."""
+        video, key, ref, rng = self.draw(item)
+        key_in, key_labels, key_ids, key_seg = _frame_dict(self.ytvis, video, key, self.sampled_masks)
+        ref_in, ref_labels, ref_ids, ref_seg = _frame_dict(self.ytvis, video, ref, self.sampled_masks)
+        key_out, ref_out = self.augment(key_in, ref_in, rng)
         if self.sampled_masks:
             key_out, ref_out = _render_masks(key_out, key_seg), _render_masks(ref_out, ref_seg)
         return PairSample(
