@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv (if missing) and install querytrack with its dev tools
 
 run: $(STAMP) ## Main job: fine-tune the pretrained small model on the synthetic set (CPU, ~10 min), evaluate, print AP
-	$(PY) -m querytrack.run $(ARGS)
+	$(PY) -m querytrack.run experiment=synthetic $(ARGS)
 
 ifndef PRETRAIN_RUN
 PRETRAIN_RUN := outputs/pretrain/$(shell date +%Y-%m-%d_%H-%M-%S)

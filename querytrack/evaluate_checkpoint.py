@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.transforms import v2
 
+import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
 from querytrack.inference.load import load_for_inference
 from querytrack.lit.module import QueryTrackModule
 from querytrack.report import format_metrics, optimized_value
@@ -57,7 +58,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         max_tracks_per_video=cfg.max_tracks_per_video,
         score_mode=cfg.score_mode,
         eval_hota=cfg.eval_hota,
-        eval_frame_ap=cfg.get("eval_frame_ap", False),
+        eval_frame_ap=cfg.eval_frame_ap,
         results_dir=cfg.output_dir,
         paste_box=cfg.get("paste_box", "raw"),
     )

@@ -1,17 +1,23 @@
 """``python -m querytrack.run``: train (and evaluate) QueryTrack from the Hydra configs in ``conf/``.
 
-With no arguments it trains the small synthetic configuration on CPU, evaluates it on the synthetic valid split
-and prints the AP table (``make run``). Examples::
+With no arguments it runs the paper's recipe (QueryInst R50 from its COCO weights on YouTube-VIS 2021, batch 32,
+12 epochs); the embedded synthetic job is ``experiment=synthetic`` (``make run``). Examples::
 
-    python -m querytrack.run backbone=swin_l data=ytvis21 schedule=paper augmentation=paper trainer=ddp trainer.devices=8
-    python -m querytrack.run -m module.lr=1e-4,2e-4        # a sweep (Hydra multirun)
-    python -m querytrack.run ckpt_path=last                # resume the run in hydra.run.dir
+    python -m querytrack.run backbone=swin_l trainer.devices=8      # the paper's Swin-L model on 8 GPUs
+    python -m querytrack.run data=ovis data.root=DIR debug=smoke    # a one-minute check of a data set
+    python -m querytrack.run -m module.lr=1e-5,2e-5                 # a sweep (Hydra multirun)
+    python -m querytrack.run ckpt_path=last                         # resume the run in hydra.run.dir
+
+Before any model is built it prints a summary block (model size, backbone, init, data, effective batch,
+precision, devices); bad input (missing data, an init checkpoint that cannot be had) ends it with one line on
+stderr and exit 1.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,8 +28,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
+from querytrack.core.errors import UserError
 from querytrack.modeling.backbone import is_resnet
 from querytrack.report import format_metrics, optimized_value
+from querytrack.run_summary import count_parameters, devices_of, format_summary
 
 
 def git_sha() -> str:
@@ -51,19 +60,6 @@ def gradient_accumulation(effective_batch: int, num_nodes: int, devices: int, ba
     return effective_batch // per_step
 
 
-def _devices(trainer_cfg: DictConfig) -> int:
-    devices = trainer_cfg.get("devices", 1)
-    if isinstance(devices, int):
-        return devices if devices > 0 else 1
-    if isinstance(devices, str) and devices.isdigit():
-        return int(devices)
-    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
-        return len(devices)
-    import torch
-
-    return max(1, torch.cuda.device_count())
-
-
 def check_frozen_random_layers(cfg: DictConfig) -> str | None:
     """A warning when ResNet layers would be frozen at their random initialisation, else ``None``.
 
@@ -87,39 +83,82 @@ def check_frozen_random_layers(cfg: DictConfig) -> str | None:
     return None
 
 
+def data_facts(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
+    """What the summary block says of the data (after ``setup("fit")``)."""
+    describe = getattr(datamodule, "describe", None)
+    facts: dict[str, Any] = dict(describe()) if callable(describe) else {}
+    facts.setdefault("name", hydra_choice("data"))
+    facts.setdefault("root", getattr(datamodule, "root", None) or cfg.data.get("root"))
+    facts.setdefault("layout", "paths from the data config")
+    facts.setdefault("train_videos", len(datamodule.train_set.ytvis.videos))
+    val = getattr(datamodule, "val_set", None)
+    facts.setdefault("val_videos", len(val) if val is not None else 0)
+    facts.setdefault("val_source", "validation json")
+    facts["num_classes"] = datamodule.num_classes
+    return facts
+
+
+def hydra_choice(group: str) -> str | None:
+    """The option chosen for a config group in the running Hydra job (``None`` outside one)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get(group)
+
+
+def load_init_checkpoint(cfg: DictConfig, model: Any, datamodule: Any) -> None:
+    """Load ``cfg.init_checkpoint`` (a shipped ``builtin:NAME``, a named COCO checkpoint, a path or a URL).
+
+    Our compact checkpoints load as they are; COCO QueryInst weights (mmdetection 2.x / 3.x naming) load without
+    the track heads, with the classifier rows of the classes the data set shares with COCO (its class map).
+    """
+    from querytrack.checkpoints.compact import NotCompactError, load_compact_into
+    from querytrack.checkpoints.download import resolve_init_checkpoint
+    from querytrack.checkpoints.mmdet import load_mmdet_checkpoint
+
+    path = resolve_init_checkpoint(str(cfg.init_checkpoint))
+    try:
+        load_compact_into(model, path)
+    except NotCompactError:
+        class_map = None
+        map_name = cfg.get("init_checkpoint_class_map") or getattr(datamodule, "coco_class_map", None)
+        if map_name:
+            from querytrack.checkpoints.class_map import build_class_map
+
+            ds = datamodule.train_set.ytvis
+            mapping = build_class_map(map_name, ds.label_to_cat_id, ds.class_names)
+            print(mapping.summary())
+            class_map = mapping.class_map
+        load_mmdet_checkpoint(
+            model, path, weights_only=cfg.get("init_checkpoint_weights_only", True), class_map=class_map
+        )
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Instantiate everything from ``cfg``, fit, evaluate; return metrics and paths."""
+    """Instantiate everything from ``cfg``, fit, evaluate; return metrics and paths.
+
+    Raises:
+        UserError: missing / bad data, or an init checkpoint that cannot be found, fetched or checked.
+    """
     L.seed_everything(cfg.seed, workers=True)
     if (message := check_frozen_random_layers(cfg)) is not None:
         warnings.warn(message, stacklevel=2)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    accumulate = gradient_accumulation(
+        cfg.effective_batch_size,
+        cfg.trainer.get("num_nodes", 1),
+        devices_of(cfg.trainer),
+        cfg.data.batch_size,
+    )
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
+        facts = data_facts(cfg, datamodule)
+        print(format_summary(cfg, facts, count_parameters(cfg.model, datamodule.num_classes), accumulate))
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     if cfg.get("init_checkpoint"):
-        from querytrack.checkpoints.compact import NotCompactError, load_compact_into
-        from querytrack.checkpoints.mmdet import load_mmdet_checkpoint
-
-        try:
-            # Our own compact detector checkpoint (e.g. builtin:synthetic_pretrain, the synthetic pretraining).
-            load_compact_into(model, cfg.init_checkpoint)
-        except NotCompactError:
-            # COCO QueryInst weights (mmdet 2.x / 3.x naming); the track heads and class layers start fresh,
-            # except the classes of init_checkpoint_class_map (ytvis19 / ytvis21 / ovis) that COCO shares.
-            class_map = None
-            if cfg.get("init_checkpoint_class_map"):
-                from querytrack.checkpoints.class_map import build_class_map
-
-                ds = datamodule.train_set.ytvis
-                mapping = build_class_map(cfg.init_checkpoint_class_map, ds.label_to_cat_id, ds.class_names)
-                print(mapping.summary())
-                class_map = mapping.class_map
-            load_mmdet_checkpoint(
-                model,
-                cfg.init_checkpoint,
-                weights_only=cfg.get("init_checkpoint_weights_only", True),
-                class_map=class_map,
-            )
+        load_init_checkpoint(cfg, model, datamodule)
     module = instantiate(cfg.module, model=model)
     ytvis = datamodule.train_set.ytvis
     module.inference_spec = {
@@ -136,9 +175,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "top_k": cfg.module.top_k,
     }
 
-    accumulate = gradient_accumulation(
-        cfg.effective_batch_size, cfg.trainer.get("num_nodes", 1), _devices(cfg.trainer), cfg.data.batch_size
-    )
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if not loggers:  # nothing to monitor the LR into
@@ -146,10 +182,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, accumulate_grad_batches=accumulate
     )
-    print(
-        f"effective batch {cfg.effective_batch_size} = {trainer.num_nodes} node(s) x {trainer.num_devices} device(s) "
-        f"x {cfg.data.batch_size} pairs x {accumulate} accumulation step(s); lr {cfg.module.lr} for that batch"
-    )
+    if trainer.num_nodes * trainer.num_devices != int(cfg.trainer.get("num_nodes", 1)) * devices_of(
+        cfg.trainer
+    ):
+        # Lightning resolved "auto" devices differently from the summary's count: keep the effective batch.
+        trainer.accumulate_grad_batches = gradient_accumulation(
+            cfg.effective_batch_size, trainer.num_nodes, trainer.num_devices, cfg.data.batch_size
+        )
+        print(
+            f"effective batch {cfg.effective_batch_size} = {trainer.num_nodes} node(s) x {trainer.num_devices} "
+            f"device(s) x {cfg.data.batch_size} pairs x {trainer.accumulate_grad_batches} accumulation step(s)"
+        )
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for lg in trainer.loggers:
         lg.log_hyperparams({"config": resolved, "git_sha": git_sha()})
@@ -224,7 +267,12 @@ def write_curve(trainer: L.Trainer, path: Path) -> str | None:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("WANDB_SILENT", "true")
-    return optimized_value(cfg, train(cfg)["metrics"])
+    try:
+        metrics = train(cfg)["metrics"]
+    except UserError as e:  # bad input: one line, no traceback
+        print(f"querytrack-train: {e}", file=sys.stderr)
+        sys.exit(1)
+    return optimized_value(cfg, metrics)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import querytrack.resolvers  # noqa: F401  (the configs' ${querytrack.*:} resolvers, for tests that compose)
 from querytrack.data.synthetic import generate
 from querytrack.data.synthetic_scene import SyntheticConfig
 

@@ -88,7 +88,7 @@ class QueryTrackModule(L.LightningModule):
         max_tracks_per_video: int = 100,
         score_mode: str = "aggregate",
         eval_hota: bool = False,
-        eval_frame_ap: bool = False,
+        eval_frame_ap: bool = True,
         results_dir: str | None = None,
         paste_box: str = "raw",
     ) -> None:

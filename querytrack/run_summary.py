@@ -1,0 +1,95 @@
+"""The block ``python -m querytrack.run`` prints before any model is built: what will train, on what, how.
+
+Model size comes from a copy of the model built on PyTorch's ``meta`` device (shapes only: no memory, no weights,
+no download), so a wrong recipe shows before minutes of loading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+
+def count_parameters(model_cfg: DictConfig, num_classes: int) -> int:
+    """Parameters of the model ``model_cfg`` builds, counted on the meta device (no weights are made or loaded)."""
+    import torch
+
+    with torch.device("meta"):
+        model = instantiate(model_cfg, num_classes=num_classes, pretrained=False)
+    return sum(p.numel() for p in model.parameters())
+
+
+def devices_of(trainer_cfg: DictConfig) -> int:
+    """The number of devices per node a trainer config asks for (``auto``: every GPU, or 1 process on a CPU)."""
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, int):
+        return devices if devices > 0 else 1
+    if isinstance(devices, str) and devices.isdigit():
+        return int(devices)
+    if isinstance(devices, list | tuple) or OmegaConf.is_list(devices):
+        return len(devices)
+    if str(trainer_cfg.get("accelerator", "auto")) == "cpu":
+        return 1
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def format_summary(cfg: DictConfig, data: dict[str, Any], num_params: int, accumulate: int) -> str:
+    """The summary block: model, backbone + init, data, effective batch, precision / devices, schedule, output.
+
+    Args:
+        cfg: the composed training config.
+        data: ``name``, ``root``, ``layout``, ``train_videos``, ``val_videos``, ``val_source`` of the data.
+        num_params: model parameters (:func:`count_parameters`).
+        accumulate: gradient accumulation steps.
+    """
+    m, t = cfg.model, cfg.trainer
+    nodes, devices, batch = int(t.get("num_nodes", 1)), devices_of(t), int(cfg.data.batch_size)
+    stages = m.get("num_stages", 6)
+    hidden = m.get("hidden_dim", 256)
+    drop = m.get("drop_path_rate")
+    init = cfg.get("init_checkpoint") or (
+        "ImageNet (timm)" if m.get("pretrained") else "none (random initialisation)"
+    )
+    rows = [
+        (
+            "model",
+            f"QueryTrack, {stages} stages, {m.num_queries} queries, {hidden} channels, "
+            f"{num_params / 1e6:.1f} M parameters, {data.get('num_classes', '?')} classes",
+        ),
+        (
+            "backbone",
+            f"{m.backbone}"
+            + (f", drop path {drop}" if drop else "")
+            + f", frozen stages {m.get('frozen_stages', 1)}",
+        ),
+        ("init", str(init)),
+        ("data", f"{data.get('name', '?')} at {data.get('root', '?')} ({data.get('layout', '?')})"),
+        (
+            "videos",
+            f"{data.get('train_videos', '?')} train / {data.get('val_videos', '?')} validation "
+            f"({data.get('val_source', '?')})",
+        ),
+        (
+            "batch",
+            f"{nodes * devices * batch * accumulate} = {nodes} node(s) x {devices} device(s) x "
+            f"{batch} pairs x {accumulate} accumulation step(s)",
+        ),
+        (
+            "trainer",
+            f"precision {t.precision}, accelerator {t.accelerator}, devices {t.devices}, "
+            f"strategy {t.get('strategy', 'auto')}",
+        ),
+        (
+            "schedule",
+            f"{t.max_epochs} epochs, AdamW lr {cfg.module.get('lr', 1.25e-5)} "
+            f"(x0.1 at epochs {list(cfg.module.get('milestones', [9, 11]))}), clip "
+            f"{t.get('gradient_clip_val')}",
+        ),
+        ("output", str(cfg.output_dir)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(["querytrack run:"] + [f"  {k:<{width}}  {v}" for k, v in rows])
