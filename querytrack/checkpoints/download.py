@@ -47,15 +47,21 @@ from querytrack.checkpoints.registry import (
 )
 from querytrack.core.cli import cli_main
 from querytrack.core.errors import UserError
-from querytrack.data.synthetic import default_cache_dir
 
 _URL_SCHEMES = ("http://", "https://")
 _CHUNK = 1 << 20
 
 
 def weights_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The folder downloads go to: ``cache_dir`` if given, else ``$QUERYTRACK_CACHE/weights``."""
-    return Path(cache_dir) if cache_dir is not None else default_cache_dir() / "weights"
+    """The folder downloads go to: ``cache_dir`` if given, else ``$QUERYTRACK_CACHE/weights``.
+
+    ``$QUERYTRACK_CACHE`` defaults to ``~/.cache/querytrack``, the rule of
+    ``querytrack.data.synthetic.default_cache_dir`` (not imported: ``checkpoints`` does not depend on ``data``; a
+    test keeps the two equal).
+    """
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get("QUERYTRACK_CACHE", Path.home() / ".cache" / "querytrack")) / "weights"
 
 
 def is_url(value: str) -> bool:

@@ -23,6 +23,7 @@ from querytrack.checkpoints.download import (
     is_coco_init,
     main,
     resolve_init_checkpoint,
+    weights_dir,
 )
 from querytrack.checkpoints.mmdet import load_mmdet_checkpoint, mmdet_key_to_ours
 from querytrack.checkpoints.registry import (
@@ -34,6 +35,7 @@ from querytrack.checkpoints.registry import (
     hash_prefix_of,
 )
 from querytrack.core.errors import UserError
+from querytrack.data.synthetic import default_cache_dir
 from querytrack.modeling import build_detector
 from querytrack.modeling.backbone import BACKBONES
 
@@ -130,6 +132,19 @@ def test_default_cache_is_querytrack_cache_weights(
     monkeypatch.setenv("QUERYTRACK_CACHE", str(tmp_path / "qc"))
     path = resolve_init_checkpoint(server.url(f"/{name}"), progress=False)
     assert path == tmp_path / "qc" / "weights" / name and path.read_bytes() == body
+
+
+def test_weights_dir_follows_the_project_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QUERYTRACK_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert (
+        weights_dir()
+        == default_cache_dir() / "weights"
+        == tmp_path / "home" / ".cache" / "querytrack" / "weights"
+    )
+    monkeypatch.setenv("QUERYTRACK_CACHE", str(tmp_path / "c"))
+    assert weights_dir() == default_cache_dir() / "weights" == tmp_path / "c" / "weights"
+    assert weights_dir(tmp_path / "x") == tmp_path / "x"
 
 
 def test_bad_hash_prefix_names_url_and_hashes_and_keeps_nothing(server: Server, tmp_path: Path) -> None:
