@@ -107,6 +107,26 @@ def hydra_choice(group: str) -> str | None:
     return HydraConfig.get().runtime.choices.get(group)
 
 
+def check_init_fits(cfg: DictConfig) -> None:
+    """A named COCO checkpoint must fit the model: same backbone, stages and queries (else one-line UserError)."""
+    from querytrack.checkpoints.download import init_entry
+
+    entry = init_entry(str(cfg.init_checkpoint))
+    if entry is None:
+        return
+    m = cfg.model
+    want = (entry.backbone, entry.num_stages, entry.num_queries)
+    have = (str(m.backbone), int(m.get("num_stages", 6)), int(m.num_queries))
+    if want != have:
+        raise UserError(
+            None,
+            f"init_checkpoint={cfg.init_checkpoint} is a {want[0]} QueryInst with {want[1]} stages and {want[2]} "
+            f"queries, but the model is {have[0]} with {have[1]} stages and {have[2]} queries: choose the "
+            "backbone= option that matches, or init_checkpoint=null / another checkpoint "
+            "(python -m querytrack.checkpoints.download --list)",
+        )
+
+
 def load_init_checkpoint(cfg: DictConfig, model: Any, datamodule: Any) -> None:
     """Load ``cfg.init_checkpoint`` (a shipped ``builtin:NAME``, a named COCO checkpoint, a path or a URL).
 
@@ -144,6 +164,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     if (message := check_frozen_random_layers(cfg)) is not None:
         warnings.warn(message, stacklevel=2)
+    if cfg.get("init_checkpoint"):
+        check_init_fits(cfg)  # before minutes of data reading, model building and downloading
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -156,7 +178,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
         facts = data_facts(cfg, datamodule)
         print(format_summary(cfg, facts, count_parameters(cfg.model, datamodule.num_classes), accumulate))
-    model = instantiate(cfg.model, num_classes=datamodule.num_classes)
+    pretrained = bool(cfg.model.get("pretrained", False)) and not cfg.get("init_checkpoint")
+    if cfg.model.get("pretrained", False) and cfg.get("init_checkpoint"):
+        print("model.pretrained: no ImageNet download, init_checkpoint holds the backbone's weights")
+    model = instantiate(cfg.model, num_classes=datamodule.num_classes, pretrained=pretrained)
     if cfg.get("init_checkpoint"):
         load_init_checkpoint(cfg, model, datamodule)
     module = instantiate(cfg.module, model=model)
@@ -170,9 +195,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "class_names": list(ytvis.class_names),
         "category_ids": list(ytvis.label_to_cat_id),
         "tracker": OmegaConf.to_container(cfg.tracker, resolve=True),
-        "test_short_size": cfg.module.test_short_size,
-        "test_max_size": cfg.module.test_max_size,
-        "top_k": cfg.module.top_k,
+        "test_short_size": module.hparams.test_short_size,
+        "test_max_size": module.hparams.test_max_size,
+        "top_k": module.hparams.top_k,
     }
 
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]

@@ -37,6 +37,17 @@ def devices_of(trainer_cfg: DictConfig) -> int:
     return max(1, torch.cuda.device_count())
 
 
+def module_arg(cfg: DictConfig, name: str) -> Any:
+    """``cfg.module.<name>``, or the LightningModule's default where the config leaves it out."""
+    if name in cfg.module:
+        return cfg.module[name]
+    import inspect
+
+    from querytrack.lit.module import QueryTrackModule
+
+    return inspect.signature(QueryTrackModule).parameters[name].default
+
+
 def format_summary(cfg: DictConfig, data: dict[str, Any], num_params: int, accumulate: int) -> str:
     """The summary block: model, backbone + init, data, effective batch, precision / devices, schedule, output.
 
@@ -85,8 +96,8 @@ def format_summary(cfg: DictConfig, data: dict[str, Any], num_params: int, accum
         ),
         (
             "schedule",
-            f"{t.max_epochs} epochs, AdamW lr {cfg.module.get('lr', 1.25e-5)} "
-            f"(x0.1 at epochs {list(cfg.module.get('milestones', [9, 11]))}), clip "
+            f"{t.max_epochs} epochs, AdamW lr {module_arg(cfg, 'lr')} "
+            f"(x{module_arg(cfg, 'gamma')} at epochs {list(module_arg(cfg, 'milestones'))}), clip "
             f"{t.get('gradient_clip_val')}",
         ),
         ("output", str(cfg.output_dir)),
