@@ -1,4 +1,6 @@
-"""LightningDataModules: YouTube-VIS (2019 / 2021 / OVIS, from paths) and the embedded synthetic set.
+"""LightningDataModules: YouTube-VIS 2019 / 2021 / 2022, OVIS or a custom set (found under a root in its downloaded
+layout, :mod:`querytrack.data.layout`; validated on a held-out part of train, :mod:`querytrack.data.holdout`) and
+the embedded synthetic set.
 
 * train: :class:`~querytrack.data.datasets.PairDataset` batches (:class:`~querytrack.types.PairBatch`),
   ``batch_size`` pairs per device; Lightning adds the distributed sampler under DDP. With ``image_ann`` set,
@@ -14,16 +16,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
+from querytrack.core.errors import UserError
+from querytrack.core.files import read_json
+from querytrack.core.ytvis_format import YTVISFormatError
 from querytrack.data.coco_images import ImagePairDataset
 from querytrack.data.collate import PairCollator
 from querytrack.data.datasets import PairDataset, VideoClip, VideoDataset
+from querytrack.data.holdout import Holdout, HoldoutConfig, make_holdout, write_record
+from querytrack.data.layout import Layout, dataset_spec, find_layout
 from querytrack.data.mixed import MixedPairDataset
 from querytrack.data.samplers import EpochRandomSampler
 from querytrack.data.synthetic import SplitStats, default_cache_dir, ensure_synthetic, format_stats
@@ -39,16 +48,36 @@ def _identity(clip: VideoClip) -> VideoClip:
     return clip
 
 
+@rank_zero_only
+def _print_rank_zero(message: str) -> None:
+    print(message, flush=True)
+
+
 class YTVISDataModule(L.LightningDataModule):
-    """YouTube-VIS-format data from paths.
+    """YouTube-VIS-format data: found under ``root`` in its downloaded layout, or from the paths given.
+
+    Without a labelled validation json (``val_ann=None``) validation runs on a held-out part of train
+    (:mod:`querytrack.data.holdout`) and training on the rest.
 
     Args:
-        root: folder that relative paths below are resolved against (``None``: the working directory).
-        train_ann / train_images: training json and its frame root.
-        val_ann / val_images: evaluation json (with ground truth for local AP, e.g. a dev split) and frames.
+        root: the dataset root (``conf/data``: ``$YTVIS21_ROOT`` etc., or ``data.root=DIR``); the layout is looked
+            for under it (:func:`~querytrack.data.layout.find_layout`) when the data is first used.
+        dataset: ``ytvis19`` / ``ytvis21`` / ``ytvis22`` / ``ovis`` (the layouts to look for, and the variable the
+            missing-data error names), or ``None`` for a custom YouTube-VIS-format set (any known layout).
+        train_ann / train_images: give the training json and frames instead (both; relative to ``root``).
+        val_ann / val_images: a labelled validation json and its frames (default: the training frames);
+            ``val_ann=None``: hold out part of train.
+        holdout: :class:`~querytrack.data.holdout.HoldoutConfig` fields (``fraction``, ``max_videos``, ``count``,
+            ``seed``): how many training videos to hold out when ``val_ann`` is ``None``.
+        holdout_dir: folder that receives ``holdout_videos.json`` (the held-out ids): the run's output folder.
+        cache_dir: cache root of the held-out ground truth (default ``$QUERYTRACK_CACHE`` or
+            ``~/.cache/querytrack``).
+        coco_class_map: the COCO class table of this dataset (``ytvis19`` / ``ytvis21`` / ``ovis``, ``None`` for
+            other categories), for initialising from a COCO checkpoint; the run reads it.
         train_transform: v2 transform for training pairs (see :mod:`querytrack.data.transforms`).
-        test_short_size / test_max_size: test-time resize (paper: 640/1333, or 360/640 for the R50 baseline),
-            exposed as ``test_transform``; validation clips yield original frames and the model resizes.
+        test_short_size / test_max_size: test-time resize of this dataset (paper: 640/1333, or 360/640 for the R50
+            baseline). The LightningModule reads them (``conf/train.yaml``: ``module.test_short_size:
+            ${data.test_short_size}``); here they only make ``test_transform``, as the module resizes each frame.
         batch_size: training pairs per device.
         num_workers: loader workers per device; ``persistent_workers`` keeps them across epochs.
         pin_memory: pin host memory for faster host-to-GPU copies (ignored without CUDA).
@@ -66,10 +95,15 @@ class YTVISDataModule(L.LightningDataModule):
     def __init__(
         self,
         root: str | None = None,
+        dataset: str | None = None,
         train_ann: str | None = None,
         train_images: str | None = None,
         val_ann: str | None = None,
         val_images: str | None = None,
+        holdout: Mapping[str, Any] | None = None,
+        holdout_dir: str | None = None,
+        cache_dir: str | None = None,
+        coco_class_map: str | None = None,
         train_transform: Any | None = None,
         test_short_size: int = 640,
         test_max_size: int = 1333,
@@ -89,12 +123,22 @@ class YTVISDataModule(L.LightningDataModule):
         image_category_map: str = "name",
     ) -> None:
         super().__init__()
-
-        def under_root(path: str | None) -> str | None:
-            return str(Path(root) / path) if (root and path and not os.path.isabs(path)) else path
-
-        self.train_ann, self.train_images = under_root(train_ann), under_root(train_images)
-        self.val_ann, self.val_images = under_root(val_ann), under_root(val_images)
+        dataset_spec(dataset)  # an unknown name fails here, not after the data was looked for
+        self.root, self.dataset = root, dataset
+        self._paths = {"train_ann": train_ann, "train_images": train_images, "val_ann": val_ann,
+                       "val_images": val_images}  # fmt: skip
+        fields = {f.name for f in dataclasses.fields(HoldoutConfig)}
+        unknown = set(holdout or {}) - fields
+        if unknown:
+            raise ValueError(f"unknown data.holdout option(s) {sorted(unknown)}; known: {sorted(fields)}")
+        self.holdout_config = HoldoutConfig(**dict(holdout or {}))
+        self.holdout_dir = holdout_dir
+        self.cache_dir = cache_dir
+        self.coco_class_map = coco_class_map
+        self._layout: Layout | None = None
+        #: The held-out validation videos (``None`` until setup, or when a validation json is given).
+        self.holdout: Holdout | None = None
+        self.holdout_record: Path | None = None
         self.train_transform = train_transform
         self.test_transform = build_test_transform(test_short_size, test_max_size)
         self.batch_size = batch_size
@@ -116,41 +160,102 @@ class YTVISDataModule(L.LightningDataModule):
         self.train_set: PairDataset | MixedPairDataset | None = None
         self.val_set: VideoDataset | None = None
 
-    def _load(self, ann: str | None, images: str | None, what: str) -> YTVISDataset:
-        if ann is None or images is None:
-            raise ValueError(
-                f"{type(self).__name__}: set {what}_ann and {what}_images to use the {what} split"
-            )
-        return YTVISDataset(ann, images, check_files=self.check_files)
+    @property
+    def layout(self) -> Layout:
+        """Where the data is (looked for on first access).
+
+        Raises:
+            UserError: the data is not there (one line: the root or its variable, the layouts looked for, and
+                the demo command).
+        """
+        if self._layout is None:
+            self._layout = find_layout(self.root, self.dataset, **self._paths)
+        return self._layout
+
+    @property
+    def train_ann(self) -> str:
+        return str(self.layout.train_ann)
+
+    @property
+    def val_ann(self) -> str | None:
+        """The validation ground truth: the given json, the cached held-out part (after setup), or ``None``."""
+        if self.layout.val_ann is not None:
+            return str(self.layout.val_ann)
+        return None if self.holdout is None else str(self.holdout.ground_truth)
+
+    def _load_train(self) -> tuple[YTVISDataset, YTVISDataset | None]:
+        """The training videos and, without a validation json, the held-out ones (held-out ids in a file)."""
+        lay = self.layout
+        if lay.val_ann is not None:
+            return YTVISDataset(lay.train_ann, lay.train_images, check_files=self.check_files), None
+        try:
+            doc = read_json(lay.train_ann, "YouTube-VIS annotation file")
+        except UserError as e:
+            raise YTVISFormatError(lay.train_ann, [e.message]) from None
+        full = YTVISDataset(lay.train_ann, lay.train_images, check_files=self.check_files, document=doc)
+        self.holdout = make_holdout(lay.train_ann, doc, self.holdout_config, self.cache_dir)
+        held = set(self.holdout.video_ids)
+        where = self.holdout.ground_truth
+        if self.holdout_dir is not None:
+            self.holdout_record = where = write_record(self.holdout, lay.train_ann, self.holdout_dir)
+        _print_rank_zero(
+            f"validation: {len(held)} video{'s' if len(held) != 1 else ''} held out of train (ids in {where}"
+            f"{'' if self.holdout.reused else ', made now'})"
+        )
+        return (
+            full.subset([v.id for v in full.videos if v.id not in held]),
+            full.subset(self.holdout.video_ids, ann_file=self.holdout.ground_truth),
+        )
 
     def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None:
-            videos = PairDataset(
-                self._load(self.train_ann, self.train_images, "train"),
+        need_val = stage in (None, "fit", "validate", "test", "predict") and self.val_set is None
+        if (stage in (None, "fit") and self.train_set is None) or (need_val and self.layout.val_ann is None):
+            train, held = self._load_train()
+            if held is not None and self.val_set is None:
+                # Original frames: the streaming tracker resizes each frame itself and maps results back.
+                self.val_set = VideoDataset(held, transform=None)
+            if stage in (None, "fit") and self.train_set is None:
+                self._make_train_set(train)
+        if need_val and self.val_set is None and self.layout.val_ann is not None:
+            val = YTVISDataset(self.layout.val_ann, self.layout.val_images, check_files=self.check_files)
+            self.val_set = VideoDataset(val, transform=None)
+
+    def _make_train_set(self, train: YTVISDataset) -> None:
+        videos = PairDataset(
+            train,
+            transform=self.train_transform,
+            ref_window=self.ref_window,
+            shared_augmentation=self.shared_augmentation,
+            boxes_from_masks=self.boxes_from_masks,
+            seed=self.seed,
+        )
+        self.train_set = videos
+        if self.image_ann:
+            if not self.image_root:
+                raise ValueError(f"{type(self).__name__}: image_ann is set but image_root is not")
+            images = ImagePairDataset(
+                self.image_ann,
+                self.image_root,
+                videos.ytvis.class_names,
+                videos.ytvis.label_to_cat_id,
                 transform=self.train_transform,
-                ref_window=self.ref_window,
-                shared_augmentation=self.shared_augmentation,
-                boxes_from_masks=self.boxes_from_masks,
+                category_map=self.image_category_map,
                 seed=self.seed,
+                boxes_from_masks=self.boxes_from_masks,
             )
-            self.train_set = videos
-            if self.image_ann:
-                if not self.image_root:
-                    raise ValueError(f"{type(self).__name__}: image_ann is set but image_root is not")
-                images = ImagePairDataset(
-                    self.image_ann,
-                    self.image_root,
-                    videos.ytvis.class_names,
-                    videos.ytvis.label_to_cat_id,
-                    transform=self.train_transform,
-                    category_map=self.image_category_map,
-                    seed=self.seed,
-                    boxes_from_masks=self.boxes_from_masks,
-                )
-                self.train_set = MixedPairDataset(videos, images, self.image_ratio, seed=self.seed)
-        if stage in (None, "fit", "validate", "test", "predict") and self.val_set is None and self.val_ann:
-            # Original frames: the streaming tracker resizes each frame itself and maps results back.
-            self.val_set = VideoDataset(self._load(self.val_ann, self.val_images, "val"), transform=None)
+            self.train_set = MixedPairDataset(videos, images, self.image_ratio, seed=self.seed)
+
+    def describe(self) -> str:
+        """One line for the run's summary: root, layout, training / validation videos (sets the data up)."""
+        self.setup("fit")
+        assert self.train_set is not None
+        n_train = len(self.train_set.ytvis)
+        n_val = 0 if self.val_set is None else len(self.val_set)
+        if self.holdout is not None:
+            val = f"held out of train, ids in {self.holdout_record or self.holdout.ground_truth}"
+        else:
+            val = f"{self.val_ann}" if self.val_ann else "none"
+        return f"{self.layout.describe()}: {n_train} train / {n_val} validation videos ({val})"
 
     @property
     def num_classes(self) -> int:
@@ -205,7 +310,8 @@ class SyntheticDataModule(YTVISDataModule):
         synthetic_images: also generate this many synthetic still images in COCO format
             (:mod:`querytrack.data.synthetic_coco`, same generator settings) and mix them in at ``image_ratio``
             (0: videos only).
-        **kwargs: everything :class:`YTVISDataModule` takes except the paths.
+        **kwargs: everything :class:`YTVISDataModule` takes except the paths (``root``, ``dataset``,
+            ``train_*``, ``val_*``; the held-out options do not apply: the set has its own labelled valid split).
     """
 
     def __init__(
@@ -226,11 +332,16 @@ class SyntheticDataModule(YTVISDataModule):
         self.synthetic_config = SyntheticConfig(**dict(synthetic or {}))
         folder = self.root / f"synthetic-{self.synthetic_config.digest()}"
         self.data_dir = folder
-        self.train_ann, self.train_images = str(folder / "train.json"), str(folder / "train" / "JPEGImages")
         if val_split not in ("valid", "train"):
             raise ValueError(f"val_split must be 'valid' or 'train', got {val_split!r}")
-        self.val_ann = str(folder / f"{val_split}.json")
-        self.val_images = str(folder / val_split / "JPEGImages")
+        self._layout = Layout(
+            name="synthetic",
+            root=folder,
+            train_ann=folder / "train.json",
+            train_images=folder / "train" / "JPEGImages",
+            val_ann=folder / f"{val_split}.json",
+            val_images=folder / val_split / "JPEGImages",
+        )
 
     def prepare_data(self) -> None:
         existed = (self.data_dir / "meta.json").is_file()

@@ -4,7 +4,9 @@ records, with per-frame decoding of the ground truth and frame reading.
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,20 +107,28 @@ class YTVISDataset:
         image_root: folder the ``file_names`` are relative to (e.g. ``train/JPEGImages``).
         check_files: also check now that every frame file exists (otherwise a missing frame is reported when
             it is read, naming the file, video and frame).
+        document: the file's content when the caller has already parsed it (it is validated all the same).
 
     Raises:
         YTVISFormatError: listing every problem found in the file.
     """
 
     def __init__(
-        self, ann_file: str | os.PathLike[str], image_root: str | os.PathLike[str], check_files: bool = False
+        self,
+        ann_file: str | os.PathLike[str],
+        image_root: str | os.PathLike[str],
+        check_files: bool = False,
+        *,
+        document: dict[str, Any] | None = None,
     ) -> None:
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)
-        try:
-            doc = read_json(self.ann_file, "YouTube-VIS annotation file")
-        except UserError as e:
-            raise YTVISFormatError(self.ann_file, [e.message]) from None
+        doc: Any = document
+        if doc is None:
+            try:
+                doc = read_json(self.ann_file, "YouTube-VIS annotation file")
+            except UserError as e:
+                raise YTVISFormatError(self.ann_file, [e.message]) from None
         problems = validate(doc, self.ann_file)
         if problems:
             raise YTVISFormatError(self.ann_file, problems)
@@ -151,6 +161,25 @@ class YTVISDataset:
     @property
     def num_classes(self) -> int:
         return len(self.categories)
+
+    def subset(
+        self, video_ids: Collection[int], ann_file: str | os.PathLike[str] | None = None
+    ) -> YTVISDataset:
+        """The same dataset restricted to ``video_ids`` (in this dataset's order), categories unchanged.
+
+        Args:
+            video_ids: the videos to keep (ids not in the dataset are ignored).
+            ann_file: the json that holds exactly these videos, if there is one (validation scores against
+                ``ann_file``); default: this dataset's file.
+        """
+        keep = {int(v) for v in video_ids}
+        out = copy.copy(self)
+        out.videos = [v for v in self.videos if v.id in keep]
+        out._video_index = {v.id: i for i, v in enumerate(out.videos)}
+        out.instances = {v.id: self.instances[v.id] for v in out.videos}
+        if ann_file is not None:
+            out.ann_file = Path(ann_file)
+        return out
 
     def __len__(self) -> int:
         return len(self.videos)

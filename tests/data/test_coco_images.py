@@ -196,6 +196,6 @@ def test_data_configs_compose() -> None:
     assert y21.data.image_category_map == "ytvis21" and y21.data.image_ann.endswith(
         "instances_train2017.json"
     )
-    assert y21.data.train_ann == "train.json" and y21.data.image_ratio == 0.5
-    assert y19.data.image_category_map == "ytvis19" and "ytvis2019" in y19.data.root
+    assert y21.data.dataset == "ytvis21" and y21.data.image_ratio == 0.5
+    assert y19.data.image_category_map == "ytvis19" and y19.data.dataset == "ytvis19"
     assert syn.data.synthetic_images == 256 and syn.data.image_category_map == "name"

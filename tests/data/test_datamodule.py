@@ -74,14 +74,15 @@ def test_hydra_configs_instantiate(tmp_path: Path, augmentation: str) -> None:
     assert dm.data_dir.parent == tmp_path
 
 
-@pytest.mark.parametrize("data", ["ytvis19", "ytvis21", "ovis"])
-def test_real_dataset_configs_resolve_paths(
-    data: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("data", ["ytvis19", "ytvis21", "ytvis22", "ovis", "custom"])
+def test_real_dataset_configs_instantiate_without_looking(data: str, tmp_path: Path) -> None:
+    """Building the data module does not touch the disk; the layout is looked for on first use
+    (tests/data/test_layout.py)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(overrides=[f"+data={data}", "+augmentation=paper", f"data.root={tmp_path}"])
     dm = instantiate(cfg.data)
-    assert dm.train_ann.startswith(str(tmp_path)) and dm.val_images.startswith(str(tmp_path))
+    assert dm.root == str(tmp_path) and dm.dataset == (None if data == "custom" else data)
+    assert dm.holdout_config.fraction == 0.05 and dm.holdout_config.max_videos == 300
 
 
 def _epoch_draws(dm: SyntheticDataModule, epoch: int, loader: object) -> list[tuple[int, int, int]]:
