@@ -83,21 +83,6 @@ def check_frozen_random_layers(cfg: DictConfig) -> str | None:
     return None
 
 
-def data_facts(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
-    """What the summary block says of the data (after ``setup("fit")``)."""
-    describe = getattr(datamodule, "describe", None)
-    facts: dict[str, Any] = dict(describe()) if callable(describe) else {}
-    facts.setdefault("name", hydra_choice("data"))
-    facts.setdefault("root", getattr(datamodule, "root", None) or cfg.data.get("root"))
-    facts.setdefault("layout", "paths from the data config")
-    facts.setdefault("train_videos", len(datamodule.train_set.ytvis.videos))
-    val = getattr(datamodule, "val_set", None)
-    facts.setdefault("val_videos", len(val) if val is not None else 0)
-    facts.setdefault("val_source", "validation json")
-    facts["num_classes"] = datamodule.num_classes
-    return facts
-
-
 def hydra_choice(group: str) -> str | None:
     """The option chosen for a config group in the running Hydra job (``None`` outside one)."""
     from hydra.core.hydra_config import HydraConfig
@@ -142,7 +127,7 @@ def load_init_checkpoint(cfg: DictConfig, model: Any, datamodule: Any) -> None:
         load_compact_into(model, path)
     except NotCompactError:
         class_map = None
-        map_name = cfg.get("init_checkpoint_class_map") or getattr(datamodule, "coco_class_map", None)
+        map_name = datamodule.coco_class_map  # ytvis19 / ytvis21 / ovis: the data option's coco_class_map
         if map_name:
             from querytrack.checkpoints.class_map import build_class_map
 
@@ -161,12 +146,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Raises:
         UserError: missing / bad data, or an init checkpoint that cannot be found, fetched or checked.
     """
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     if (message := check_frozen_random_layers(cfg)) is not None:
         warnings.warn(message, stacklevel=2)
     if cfg.get("init_checkpoint"):
         check_init_fits(cfg)  # before minutes of data reading, model building and downloading
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, holdout_dir=cfg.output_dir)
     datamodule.prepare_data()
     datamodule.setup("fit")
     accumulate = gradient_accumulation(
@@ -176,8 +161,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.data.batch_size,
     )
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
-        facts = data_facts(cfg, datamodule)
-        print(format_summary(cfg, facts, count_parameters(cfg.model, datamodule.num_classes), accumulate))
+        data_line = f"{hydra_choice('data') or 'data'}: {datamodule.describe()}"
+        num_params = count_parameters(cfg.model, datamodule.num_classes)
+        print(format_summary(cfg, data_line, datamodule.num_classes, num_params, accumulate))
     pretrained = bool(cfg.model.get("pretrained", False)) and not cfg.get("init_checkpoint")
     if cfg.model.get("pretrained", False) and cfg.get("init_checkpoint"):
         print("model.pretrained: no ImageNet download, init_checkpoint holds the backbone's weights")

@@ -48,12 +48,15 @@ def module_arg(cfg: DictConfig, name: str) -> Any:
     return inspect.signature(QueryTrackModule).parameters[name].default
 
 
-def format_summary(cfg: DictConfig, data: dict[str, Any], num_params: int, accumulate: int) -> str:
+def format_summary(
+    cfg: DictConfig, data_line: str, num_classes: int, num_params: int, accumulate: int
+) -> str:
     """The summary block: model, backbone + init, data, effective batch, precision / devices, schedule, output.
 
     Args:
         cfg: the composed training config.
-        data: ``name``, ``root``, ``layout``, ``train_videos``, ``val_videos``, ``val_source`` of the data.
+        data_line: the data option with its root, layout and train / validation videos.
+        num_classes: classes of the data set.
         num_params: model parameters (:func:`count_parameters`).
         accumulate: gradient accumulation steps.
     """
@@ -69,21 +72,16 @@ def format_summary(cfg: DictConfig, data: dict[str, Any], num_params: int, accum
         (
             "model",
             f"QueryTrack, {stages} stages, {m.num_queries} queries, {hidden} channels, "
-            f"{num_params / 1e6:.1f} M parameters, {data.get('num_classes', '?')} classes",
+            f"{num_params / 1e6:.1f} M parameters, {num_classes} classes",
         ),
         (
             "backbone",
             f"{m.backbone}"
             + (f", drop path {drop}" if drop else "")
-            + f", frozen stages {m.get('frozen_stages', 1)}",
+            + (f", frozen stages {m.frozen_stages}" if "frozen_stages" in m else ""),
         ),
         ("init", str(init)),
-        ("data", f"{data.get('name', '?')} at {data.get('root', '?')} ({data.get('layout', '?')})"),
-        (
-            "videos",
-            f"{data.get('train_videos', '?')} train / {data.get('val_videos', '?')} validation "
-            f"({data.get('val_source', '?')})",
-        ),
+        ("data", data_line),
         (
             "batch",
             f"{nodes * devices * batch * accumulate} = {nodes} node(s) x {devices} device(s) x "

@@ -1,0 +1,74 @@
+"""The user's road through ``python -m querytrack.run``: a data set as downloaded checked end to end with
+``debug=smoke``, and one-line refusals (no traceback, exit 1) for missing data and a mismatched init checkpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.data.test_layout import make_layout
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = "YouTube-VIS metrics on the validation split"
+
+
+def run(tmp_path: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m querytrack.run OVERRIDES`` from an empty folder, with its own cache and no dataset variables."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_ROOT")}
+    env |= {"PYTHONPATH": str(ROOT), "QUERYTRACK_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "querytrack.run", *overrides],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "layout"),
+    [
+        ("ytvis21", "ytvis21"),
+        pytest.param("ytvis19", "ytvis19", marks=pytest.mark.slow),
+        pytest.param("ytvis22", "ytvis21", marks=pytest.mark.slow),
+        pytest.param("ovis", "ovis", marks=pytest.mark.slow),
+    ],
+)
+def test_smoke_run_on_a_dataset_as_downloaded(tiny_set: Path, tmp_path: Path, data: str, layout: str) -> None:
+    """``data=<set> data.root=DIR debug=smoke`` and nothing else: found, held out, trained, tracked, scored."""
+    root = make_layout(tiny_set, tmp_path / data, layout)
+    proc = run(tmp_path, f"data={data}", f"data.root={root}", "debug=smoke")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "querytrack run:" in out and "held out of train" in out and f"layout {layout}" in out
+    assert "QueryTrack, 2 stages, 10 queries" in out and "precision 32-true" in out
+    assert out.count(TABLE) == 1
+    track = next(line for line in out.splitlines() if line.startswith("track "))
+    assert len(track.split()) >= 13  # the 12 stats, computed on the held-out videos
+    ids = list((tmp_path / "work" / "outputs" / "smoke").rglob("holdout_videos.json"))
+    assert len(ids) == 1
+
+
+def test_headline_command_without_data_is_one_line(tmp_path: Path) -> None:
+    proc = run(tmp_path, "backbone=swin_l", "trainer.devices=8", timeout=300)
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "YTVIS21_ROOT" in err[0] and "data.root" in err[0] and "train/instances.json" in err[0]
+    assert "experiment=synthetic" in err[0]
+    assert not list((tmp_path / "cache").glob("weights/*"))  # nothing downloaded before the data check
+
+
+def test_init_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path: Path) -> None:
+    proc = run(tmp_path, "backbone=swin_l", "init_checkpoint=coco_r50", timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "r50" in err[0] and "swin_l" in err[0], proc.stderr
