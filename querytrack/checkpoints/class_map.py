@@ -1,8 +1,8 @@
 """YouTube-VIS / OVIS ↔ COCO class maps: initialise the classifier rows of shared classes from a COCO checkpoint.
 
 A COCO QueryInst checkpoint has 80 rows in every class-specific layer (``fc_cls``, ``conv_logits``); a 40-class
-YouTube-VIS model cannot load them as they are. With ``init_checkpoint_class_map=ytvis21`` (or ``ytvis19``,
-``ovis``), each of our classes that has a COCO counterpart takes that COCO class's rows; the others keep their
+YouTube-VIS model cannot load them as they are. With the data option's ``coco_class_map`` (``ytvis21``, ``ytvis19``,
+``ovis``; ``data.coco_class_map=null`` for none), each of our classes that has a COCO counterpart takes that COCO class's rows; the others keep their
 initialisation. The tables are the COCO → VIS category maps used for joint image training by VITA
 (sukjunhwang/VITA ``vita/data/datasets/builtin.py``) and DVIS / MinVIS after it (``COCO_TO_YTVIS_2019``,
 ``COCO_TO_YTVIS_2021``, ``COCO_TO_OVIS``), copied as published; the category names are the official ones
