@@ -16,7 +16,7 @@ def count_parameters(model_cfg: DictConfig, num_classes: int) -> int:
     """Parameters of the model ``model_cfg`` builds, counted on the meta device (no weights are made or loaded)."""
     import torch
 
-    with torch.device("meta"):
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # the run's random draws stay as they were
         model = instantiate(model_cfg, num_classes=num_classes, pretrained=False)
     return sum(p.numel() for p in model.parameters())
 

@@ -16,7 +16,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 def test_shipped_init_is_small_documented_and_fits_the_default_model() -> None:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train")
+        cfg = compose(config_name="train", overrides=["experiment=synthetic"])
     GlobalHydra.instance().clear()
     path = resolve_checkpoint_path(cfg.init_checkpoint)
     assert cfg.init_checkpoint == "builtin:synthetic_pretrain" and path.is_file()

@@ -70,7 +70,7 @@ def test_headline_command_is_the_papers_recipe() -> None:
         cfg.init_checkpoint
         == "hustvl_queryinst_swin_large_patch4_window7_fpn_300_proposals_crop_mstrain_400-1200_50e_coco"
     )
-    assert cfg.data._target_.endswith("YTVISDataModule") and "2021" in cfg.data.root.lower() + "ytvis21"
+    assert cfg.data._target_.endswith("YTVISDataModule") and cfg.data.dataset == "ytvis21"
     assert cfg.effective_batch_size == 32 and cfg.trainer.max_epochs == 12
     assert cfg.module.lr == 1.25e-5 and list(cfg.module.milestones) == [9, 11] and cfg.module.gamma == 0.1
     aug = cfg.augmentation
