@@ -19,8 +19,9 @@ from fractions import Fraction
 import av
 from av.container import OutputContainer
 
-#: Channel layouts the AAC encoder takes; other layouts are downmixed to stereo.
-AAC_MAX_CHANNELS = 8
+#: The AAC encoder's layout for a channel count (a source's unnamed ``N channels`` layout is mapped to it by
+#: PyAV's resampler); more channels are downmixed to stereo.
+AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def copy_allowed(source: str | os.PathLike[str], format_name: str, packets: int = 4) -> bool:
@@ -79,7 +80,7 @@ class AudioTrack:
             self._dst = container.add_stream_from_template(self._src)
         else:
             ctx = self._src.codec_context
-            layout = ctx.layout.name if ctx.channels <= AAC_MAX_CHANNELS else "stereo"
+            layout = AAC_LAYOUTS.get(ctx.channels, "stereo")
             self._dst = container.add_stream("aac", rate=ctx.sample_rate, layout=layout)
         self._packets = _real_packets(self._in.demux(self._src))
         self._pending: av.Packet | None = None
