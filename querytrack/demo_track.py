@@ -118,7 +118,7 @@ def track_into(
         "time_base": str(info.time_base),
         "duration": round(writer.end_time - float(first_pts * info.time_base), 6) if count else 0.0,
         "audio": None if track is None else track.mode,
-        "audio_error": None if track is None else track.error,
+        "audio_error": writer.audio_error if track is None else track.error,
         "complete": error is None,
         "error": error,
     }

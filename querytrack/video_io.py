@@ -99,7 +99,9 @@ class VideoWriter:
         self._stream: av.video.stream.VideoStream | None = None
         self._durations: dict[int, int] = {}
         self._last_pts: int | None = None
-        self.audio = AudioTrack(audio_from, self._container) if audio_from is not None else None
+        self._audio_from = audio_from
+        self.audio: AudioTrack | None = None  # added after the video stream, with the first frame
+        self.audio_error: str | None = None
 
     def write(self, frame: Tensor | np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
         """Encode one ``[3, H, W]`` tensor or ``[H, W, 3]`` array shown at ``pts`` for ``duration`` ticks.
@@ -119,6 +121,11 @@ class VideoWriter:
             stream.time_base = self.time_base
             stream.codec_context.max_b_frames = 0
             self._stream = stream
+            if self._audio_from is not None:
+                try:
+                    self.audio = AudioTrack(self._audio_from, self._container)
+                except (av.error.FFmpegError, ValueError, IndexError) as e:  # sound is a courtesy
+                    self.audio_error = f"audio left out: cannot carry it over ({e})"
         step = max(1, round(1 / (self.rate * self.time_base)))
         if pts is None:
             pts = 0 if self._last_pts is None else self._last_pts + step
