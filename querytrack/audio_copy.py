@@ -116,6 +116,7 @@ class AudioTrack:
                     self._out.mux(packet)
                 else:
                     for frame in packet.decode():
+                        assert isinstance(frame, av.AudioFrame)
                         self._out.mux(self._dst.encode(frame))
             except (av.error.FFmpegError, ValueError) as e:
                 self.error, self._done, self._pending = f"audio stopped at a damaged packet ({e})", True, None

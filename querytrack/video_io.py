@@ -251,9 +251,8 @@ def _iter_file(info: SourceInfo) -> Iterator[DecodedFrame]:
                 for frame in packet.decode():
                     yield stamp(frame)
     except (av.error.FFmpegError, IndexError) as e:
-        raise VideoReadError(
-            path, f"frame {index}: decode error ({e.strerror or e}): damaged or truncated"
-        ) from None
+        why = (e.strerror if isinstance(e, av.error.FFmpegError) else None) or e
+        raise VideoReadError(path, f"frame {index}: decode error ({why}): damaged or truncated") from None
     if index == 0:
         raise VideoReadError(path, "no decodable video frame (truncated or not a video)")
     if cut:

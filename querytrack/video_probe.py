@@ -152,7 +152,7 @@ def probe_source(source: str | os.PathLike[str]) -> SourceInfo:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                kinds = sorted({s.type for s in container.streams}) or ["no"]
+                kinds: list[str] = sorted({s.type for s in container.streams}) or ["no"]
                 raise VideoReadError(path, f"no video stream (the file has {', '.join(kinds)} streams)")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.base_rate or stream.guessed_rate
