@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from pycocotools import mask as mask_utils
 from torch import Tensor
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
+
+from querytrack.labels import draw_labels
 
 
 @functools.cache
@@ -50,8 +53,9 @@ def overlay(
 ) -> Tensor:
     """Draw tracked instances on a frame, optionally upscaled so that small frames stay readable.
 
-    Labels (``#id class``) are drawn in a font sized to the rendered frame (~1/24 of its short side), boxes
-    with a line width that grows with it.
+    Labels (``#id class``) are drawn in a font sized to the rendered frame (~1/24 of its short side, 8 px at
+    least) on a filled background of the track's colour with black or white text (``querytrack.labels``),
+    inside the frame and clear of each other; boxes get a line width that grows with the frame.
 
     Args:
         frame: ``Tensor[3, H, W]`` uint8 RGB.
@@ -83,16 +87,10 @@ def overlay(
     names = [class_names[lab] if class_names else str(lab) for lab in labels]
     text = [f"#{t} {n}" for t, n in zip(track_ids, names, strict=True)]
     short = min(out.shape[-2:])
-    font = label_font()
-    return draw_bounding_boxes(
-        out,
-        boxes.float(),
-        labels=text,
-        colors=colours,
-        width=max(1, short // 192),
-        font=font,
-        font_size=max(8, short // 24) if font else None,
-    )
+    out = draw_bounding_boxes(out, boxes.float(), colors=colours, width=max(1, short // 192))
+    image = Image.fromarray(out.permute(1, 2, 0).contiguous().numpy())
+    draw_labels(image, text, boxes.tolist(), colours, label_font(), max(8, short // 24))
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
 
 
 def frame_strip(frames: Sequence[Tensor], count: int = 6, gap: int = 4) -> Tensor:
@@ -121,8 +119,6 @@ def frame_strip(frames: Sequence[Tensor], count: int = 6, gap: int = 4) -> Tenso
 
 def save_png(image: Tensor, path: Any) -> None:
     """Write ``Tensor[3, H, W]`` uint8 RGB as a PNG."""
-    from PIL import Image
-
     Image.fromarray(image.permute(1, 2, 0).contiguous().numpy()).save(path)
 
 

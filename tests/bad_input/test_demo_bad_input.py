@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-import querytrack.demo
+import querytrack.demo_track
 from querytrack.demo import main
 from tests.bad_input.helpers import assert_refused, digest
 from tests.test_demo import _frames
@@ -154,7 +154,7 @@ def test_crash_mid_run_leaves_nothing_that_looks_complete(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     frames = _folder(tmp_path / "frames", n=4)
-    real = querytrack.demo.overlay
+    real = querytrack.demo_track.overlay
     calls = []
 
     def flaky(*args: object) -> torch.Tensor:
@@ -163,7 +163,7 @@ def test_crash_mid_run_leaves_nothing_that_looks_complete(
             raise RuntimeError("simulated crash")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(querytrack.demo, "overlay", flaky)
+    monkeypatch.setattr(querytrack.demo_track, "overlay", flaky)
     out = tmp_path / "out"
     rc = main([str(frames), "--ckpt", str(ckpt), "--out", str(out)])
     err = capsys.readouterr().err
