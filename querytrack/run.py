@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from querytrack.core.config_path import hydra_config_path
 from querytrack.modeling.backbone import is_resnet
 from querytrack.report import format_metrics, optimized_value
 
@@ -221,7 +222,7 @@ def write_curve(trainer: L.Trainer, path: Path) -> str | None:
     return None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=hydra_config_path(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("WANDB_SILENT", "true")
     return optimized_value(cfg, train(cfg)["metrics"])

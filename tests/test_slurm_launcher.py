@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from querytrack.core.config_path import config_dir
+
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra")
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = config_dir()
 
 
 def _compose(*overrides: str):

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from querytrack.core.config_path import config_dir
 from querytrack.inference.tracker import Tracker
 from querytrack.lit.module import QueryTrackModule
 from querytrack.modeling import QueryTrack
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = config_dir()
 
 
 def _options(group: str) -> list[str]:
