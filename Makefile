@@ -33,7 +33,7 @@ pretrain: $(STAMP) ## Reproduce the shipped synthetic init checkpoint (~1 h on 2
 test: $(STAMP) ## Run the test suite (CPU, offline, excludes @slow and @gpu)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
-test-full: $(STAMP) ## Run every test, slow ones included
+test-full: $(STAMP) ## Run every test, slow and SLURM ones included (tests/slurm starts a one-node SLURM as root)
 	$(PY) -m pytest -q -n 2 -m "not gpu" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + format check + mypy

@@ -12,11 +12,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 PACKAGE = "querytrack.conf"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../querytrack
 _INSTALLED = _PACKAGE_DIR / "conf"  # a wheel install: the package data
 _CHECKOUT = _PACKAGE_DIR.parent / "conf"  # a checkout: the top-level folder
 _MARKER = "train.yaml"
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def gpus_per_node(accelerator: str, devices: int | str) -> int | None:
+    """The ``querytrack.gpus_per_node`` resolver: GPUs a SLURM job asks for, ``None`` (no request) off GPU.
+
+    ``conf/hydra/launcher/slurm.yaml`` passes the trainer's accelerator and device count: a CPU run asking for GPUs
+    is refused by a cluster without GPU resources (``Invalid generic resource (gres) specification``).
+    ``auto`` requests none: name ``trainer=gpu`` (or set ``hydra.launcher.gpus_per_node``) for a GPU job.
+    """
+    if str(accelerator).lower() not in GPU_ACCELERATORS:
+        return None
+    return int(devices) if str(devices).isdigit() and int(devices) > 0 else 1
+
+
+def register_resolvers() -> None:
+    """Register the resolvers the configs use (idempotent); the entry points do it by importing this module."""
+    if not OmegaConf.has_resolver("querytrack.gpus_per_node"):
+        OmegaConf.register_new_resolver("querytrack.gpus_per_node", gpus_per_node)
 
 
 def hydra_config_path() -> str:
@@ -42,3 +63,6 @@ def config_dir() -> Path:
         if (folder / _MARKER).is_file():
             return folder
     raise FileNotFoundError(f"no Hydra configs: neither {_INSTALLED} nor {_CHECKOUT} has {_MARKER}")
+
+
+register_resolvers()
