@@ -37,6 +37,37 @@ def test_pyproject_lists_every_package_of_the_source_tree() -> None:
     assert (ROOT / "conf" / "__init__.py").is_file()
 
 
+def _pins() -> dict[str, str]:
+    """``constraints.txt`` as ``{canonical name: version}``."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_constraints_pin_every_dependency_inside_the_pyproject_range() -> None:
+    """CI's exact versions (``make install`` applies ``constraints.txt``) satisfy the ranges a user gets."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _pins()
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{name} is not pinned in constraints.txt (make constraints)"
+        assert req.specifier.contains(pins[name], prereleases=True), (spec, pins[name])
+    for name in ("torch", "torchvision"):  # a range (oldest tested .. below the next major), never a pin
+        req = next(
+            Requirement(r) for r in project["dependencies"] if canonicalize_name(Requirement(r).name) == name
+        )
+        assert {s.operator for s in req.specifier} == {">=", "<"}, req
+
+
 def _clean_env(**extra: str) -> dict[str, str]:
     """The environment without ``PYTHONPATH`` (which would show the source tree), quiet loggers."""
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
