@@ -183,6 +183,22 @@ def test_wheel_install_trains_evaluates_and_answers_help_from_an_empty_folder(
     for script, text in helps.items():
         assert len(text.strip()) > 40, (script, text)
     assert "config" in helps["querytrack-train"].lower()  # Hydra's help names the config groups
+    user_conf = ROOT / "examples" / "my_experiment"  # a user's own config folder (docs/install.md)
+    job = _run(
+        [
+            str(wheel_venv / "querytrack-train"),
+            "--config-dir",
+            str(user_conf),
+            "experiment=my_synthetic",
+            "--cfg",
+            "job",
+        ],
+        work,
+        env,
+    )
+    assert re.search(r"^task_name: my_synthetic$", job, re.M) and "det_score_threshold: 0.2" in job, job[
+        -2000:
+    ]
     assert sorted(p.name for p in work.iterdir()) == ["outputs"]  # nothing else written into the folder
 
 
