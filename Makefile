@@ -23,7 +23,7 @@ install: $(STAMP) ## Create .venv (if missing) and install querytrack with its d
 constraints: $(STAMP) ## Rewrite constraints.txt from the versions installed in .venv (after changing a dependency)
 	@{ echo "# The exact versions CI installs (make install: pip install -c constraints.txt -e .[dev])."; \
 	   echo "# Written by make constraints from a working .venv; pyproject.toml holds the supported ranges."; \
-	   $(PY) -m pip freeze --disable-pip-version-check --exclude-editable | grep -v -i '^querytrack[= ]'; } > constraints.txt
+	   $(PY) -m pip freeze --disable-pip-version-check --all --exclude-editable | grep -v -i -E '^(querytrack|pip)[= ]'; } > constraints.txt
 
 run: $(STAMP) ## Main job: fine-tune the pretrained small model on the synthetic set (CPU, ~10 min), evaluate, print AP
 	$(PY) -m querytrack.run $(ARGS)
