@@ -6,17 +6,24 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run pretrain test test-full lint format bench synthetic check-data clean
+.PHONY: help install constraints run pretrain test test-full lint format bench synthetic check-data clean
 
 help: ## List every target with its description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The exact versions CI installs: constraints.txt (make constraints rewrites it from the working .venv);
+# pyproject.toml states the ranges a user's environment may have.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv (if missing) and install querytrack with its dev tools
+install: $(STAMP) ## Create .venv (if missing) and install querytrack with its dev tools, versions from constraints.txt
+
+constraints: $(STAMP) ## Rewrite constraints.txt from the versions installed in .venv (after changing a dependency)
+	@{ echo "# The exact versions CI installs (make install: pip install -c constraints.txt -e .[dev])."; \
+	   echo "# Written by make constraints from a working .venv; pyproject.toml holds the supported ranges."; \
+	   $(PY) -m pip freeze --disable-pip-version-check --all --exclude-editable | grep -v -i -E '^(querytrack|pip)[= ]'; } > constraints.txt
 
 run: $(STAMP) ## Main job: fine-tune the pretrained small model on the synthetic set (CPU, ~10 min), evaluate, print AP
 	$(PY) -m querytrack.run experiment=synthetic $(ARGS)
@@ -33,7 +40,7 @@ pretrain: $(STAMP) ## Reproduce the shipped synthetic init checkpoint (~1 h on 2
 test: $(STAMP) ## Run the test suite (CPU, offline, excludes @slow and @gpu)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
-test-full: $(STAMP) ## Run every test, slow ones included
+test-full: $(STAMP) ## Run every test, slow and SLURM ones included (tests/slurm starts a one-node SLURM as root)
 	$(PY) -m pytest -q -n 2 -m "not gpu" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + format check + mypy

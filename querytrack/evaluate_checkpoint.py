@@ -21,7 +21,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.transforms import v2
 
+<<<<<<< HEAD
 import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
+=======
+from querytrack.core.config_path import hydra_config_path
+>>>>>>> issue-25
 from querytrack.inference.load import load_for_inference
 from querytrack.lit.module import QueryTrackModule
 from querytrack.report import format_metrics, optimized_value
@@ -78,7 +82,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=hydra_config_path(), config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("WANDB_SILENT", "true")
     return optimized_value(cfg, evaluate_checkpoint(cfg)["metrics"])

@@ -28,8 +28,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+<<<<<<< HEAD
 import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
 from querytrack.core.errors import UserError
+=======
+from querytrack.core.config_path import hydra_config_path
+>>>>>>> issue-25
 from querytrack.modeling.backbone import is_resnet
 from querytrack.report import format_metrics, optimized_value
 from querytrack.run_summary import count_parameters, devices_of, format_summary
@@ -275,7 +279,7 @@ def write_curve(trainer: L.Trainer, path: Path) -> str | None:
     return None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=hydra_config_path(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("WANDB_SILENT", "true")
     try:

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from querytrack.core.config_path import config_dir
+
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra")
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = config_dir()
 
 
 def _compose(*overrides: str):
@@ -63,3 +65,17 @@ def test_launcher_instantiates(tmp_path: Path) -> None:
     )
     assert type(launcher).__name__ == "SlurmLauncher"
     assert launcher.params["tasks_per_node"] == 8
+
+
+def test_slurm_launcher_requests_gpus_only_for_a_gpu_trainer() -> None:
+    """A CPU job asking for GPUs is refused by a cluster without GPU resources (``Invalid generic resource``)."""
+    cpu = _compose(
+        "hydra/launcher=slurm", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"
+    ).hydra.launcher
+    assert (cpu.tasks_per_node, cpu.gpus_per_node) == (2, None)
+    assert _compose("hydra/launcher=slurm").hydra.launcher.gpus_per_node is None
+    gpu = _compose("hydra/launcher=slurm", "trainer=gpu").hydra.launcher
+    assert (gpu.tasks_per_node, gpu.gpus_per_node) == (1, 1)
+    assert (
+        _compose("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4").hydra.launcher.gpus_per_node == 4
+    )

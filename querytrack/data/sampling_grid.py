@@ -22,6 +22,7 @@ for others v2 would silently pass the grid through unchanged.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import numpy as np
@@ -63,15 +64,23 @@ class SamplingGrid(tv_tensors.TVTensor):
         return f"SamplingGrid(height={len(self.rows)}, width={len(self.cols)})"
 
 
+# torchvision >= 0.28 lets a mask resize take ``nearest-exact``; before, masks were always resized ``nearest`` (and
+# resize_mask had no interpolation argument). pyproject.toml allows torchvision from 0.24.1.
+_MASK_RESIZE_TAKES_INTERPOLATION = "interpolation" in inspect.signature(F.resize_mask).parameters
+
+
 @functools.lru_cache(maxsize=4096)
 def _nearest_index(old: int, new: int, interpolation: Any) -> torch.Tensor:
     """Source index ``[new]`` of each output position of a nearest resize of an axis from ``old`` to ``new``.
 
     Runs v2's mask resize on a ramp ``0..old-1`` (float32 holds these exactly), so the rounding convention is
-    torch's (``floor(i * old / new)``, or ``nearest-exact`` when asked) by construction. Cached (a training set
-    has few distinct sizes); callers only index with the result, never write to it.
+    torch's (``floor(i * old / new)``, or ``nearest-exact`` when asked and the installed torchvision honours it)
+    by construction. Cached (a training set has few distinct sizes); callers only index with the result, never
+    write to it.
     """
     ramp = torch.arange(old, dtype=torch.float32).view(1, old, 1)
+    if not _MASK_RESIZE_TAKES_INTERPOLATION:
+        return F.resize_mask(ramp, [new, 1]).view(new).long()
     return F.resize_mask(ramp, [new, 1], interpolation=interpolation).view(new).long()
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from querytrack.checkpoints.compact import load_compact, load_compact_into, resolve_checkpoint_path
+from querytrack.core.config_path import config_dir
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = config_dir()
 
 
 def test_shipped_init_is_small_documented_and_fits_the_default_model() -> None:

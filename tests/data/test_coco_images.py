@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from querytrack.core.config_path import config_dir
 from querytrack.data.coco_images import CocoFormatError, ImagePairDataset, coco_label_map
 from querytrack.data.collate import collate_pairs
 from querytrack.data.datasets import PairDataset
@@ -186,7 +187,7 @@ def test_data_configs_compose() -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    conf = Path(__file__).resolve().parents[2] / "conf"
+    conf = config_dir()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         y21 = compose(config_name="train", overrides=["data=ytvis21_coco"])

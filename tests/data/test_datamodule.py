@@ -9,11 +9,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from querytrack.core.config_path import config_dir
 from querytrack.data.datamodule import SyntheticDataModule
 from querytrack.data.datasets import VideoClip
 from querytrack.types import PairBatch
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = config_dir()
 TINY = {
     "num_train_videos": 2,
     "num_valid_videos": 1,

@@ -16,11 +16,12 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from querytrack.checkpoints.class_map import TABLES
+from querytrack.core.config_path import config_dir
 from querytrack.core.errors import UserError
 from querytrack.data.datamodule import YTVISDataModule
 from querytrack.data.layout import DEMO_COMMAND, find_layout
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = config_dir()
 
 
 def make_layout(tiny_set: Path, root: Path, layout: str) -> Path:

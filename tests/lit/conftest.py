@@ -10,7 +10,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+from querytrack.core.config_path import config_dir
+
+CONF = config_dir()
 
 
 @pytest.fixture

@@ -16,13 +16,14 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from querytrack.core.config_path import config_dir
 from querytrack.inference.tracker import Tracker
 from querytrack.lit.module import QueryTrackModule
 from querytrack.modeling import QueryTrack, build_querytrack
 from querytrack.modeling.detector import build_detector
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-ROOT = CONF.parent
+CONF = config_dir()
+ROOT = Path(__file__).resolve().parents[2]
 #: The groups train.yaml composes before experiment / debug / hparams_search: no two of them may set one key.
 BASE_GROUPS = (
     "data",

@@ -12,10 +12,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from querytrack.core.config_path import config_dir
 from querytrack.evaluate_checkpoint import CheckpointDataMismatchError, evaluate_checkpoint
 from querytrack.run import train
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = config_dir()
 
 
 @pytest.fixture
