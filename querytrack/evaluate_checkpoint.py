@@ -21,11 +21,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.transforms import v2
 
-<<<<<<< HEAD
 import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
-=======
 from querytrack.core.config_path import hydra_config_path
->>>>>>> issue-25
 from querytrack.inference.load import load_for_inference
 from querytrack.lit.module import QueryTrackModule
 from querytrack.report import format_metrics, optimized_value

@@ -28,12 +28,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-<<<<<<< HEAD
 import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
-from querytrack.core.errors import UserError
-=======
 from querytrack.core.config_path import hydra_config_path
->>>>>>> issue-25
+from querytrack.core.errors import UserError
 from querytrack.modeling.backbone import is_resnet
 from querytrack.report import format_metrics, optimized_value
 from querytrack.run_summary import count_parameters, devices_of, format_summary

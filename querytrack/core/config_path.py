@@ -17,6 +17,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../querytrack
 _INSTALLED = _PACKAGE_DIR / "conf"  # a wheel install: the package data
 _CHECKOUT = _PACKAGE_DIR.parent / "conf"  # a checkout: the top-level folder
 _MARKER = "train.yaml"
+
+
 def hydra_config_path() -> str:
     """``config_path`` for ``@hydra.main``: ``pkg://querytrack.conf`` when installed, else the checkout's ``conf/``.
 
@@ -40,4 +42,3 @@ def config_dir() -> Path:
         if (folder / _MARKER).is_file():
             return folder
     raise FileNotFoundError(f"no Hydra configs: neither {_INSTALLED} nor {_CHECKOUT} has {_MARKER}")
-
