@@ -3,6 +3,7 @@ uninitialised memory on malformed strings)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -10,13 +11,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from querytrack.core import rle_parse_c
-
-#: At most this many strings per chunk (one C call and a few NumPy passes each) ...
+#: At most this many strings per chunk (a few NumPy passes each) ...
 CHUNK = 4096
 #: ... and about this many characters: large enough to amortise the per-call overhead, small enough that the
-#: chunk's arrays stay in cache (the C parse costs 1.9 ns a character at 100 k characters, 6.3 ns at 10 M).
+#: chunk's arrays stay in cache.
 CHUNK_CHARS = 1 << 18
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one, else the CPU count)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def _owners(ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -84,8 +89,6 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     Args:
         rles: compressed RLE dicts (``counts`` str or bytes, ``size`` two non-negative ints whose product fits
             in int64; callers check the structure first).
-
-    :func:`_parse_chunk` gives the same answers, faster.
 
     Returns:
         ``valid [S]`` bool, ``area [S]`` int64, ``counts [N]`` uint32 (all strings' runs, one after another) and
@@ -160,75 +163,6 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     return ok, area, counts.astype(np.uint32), nums_per
 
 
-def _parse_chunk(rles: list[dict[str, Any]]) -> _Parsed:
-    """:func:`_parse_numpy`'s results, with pycocotools' C parser doing the reading where that is exact.
-
-    One pass over the characters screens the strings (``rle_parse_c``: characters in range, last number
-    terminated, numbers of at most 6 characters, frames under 2²⁹ pixels); the screened ones are read by one C
-    call and checked with a few passes over their numbers, the rest (malformed or unusual) by the NumPy parser.
-    """
-    n = len(rles)
-    if n == 0 or not rle_parse_c.available():
-        return _parse_numpy(rles)
-    raw = [r["counts"] for r in rles]
-    try:
-        text: str | None = "".join(raw)  # a TypeError when some counts are bytes
-    except TypeError:
-        text = None
-    if text is not None and text.isascii():  # the usual case: one encode, characters = bytes
-        joined = text.encode("ascii")
-        lens = np.fromiter(map(len, raw), dtype=np.int64, count=n)
-    else:
-        strs = [_as_bytes(r) for r in rles]
-        joined = b"".join(strs)
-        lens = np.fromiter(map(len, strs), dtype=np.int64, count=n)
-    hw = np.fromiter((z[0] * z[1] for z in (r["size"] for r in rles)), dtype=np.int64, count=n)
-    c = np.frombuffer(joined, dtype=np.uint8) - np.uint8(48)
-    more = c >= 32  # a number continues (or the character is out of range: then the string goes to NumPy)
-    ends = np.cumsum(lens) - 1
-    dirty = (lens == 0) | (hw >= rle_parse_c.MAX_PIXELS)
-    dirty[lens > 0] |= more[ends[lens > 0]]  # unterminated last number (or a bad last character)
-    k = rle_parse_c.MAX_NUMBER_CHARS
-    if c.size > k:  # k + 1 characters in a row that all continue: a number longer than k (or a bad character)
-        long_run = more[: c.size - k].copy()
-        for i in range(1, k + 1):
-            long_run &= more[i : c.size - k + i]
-        dirty[_owners(ends, np.flatnonzero(long_run))] = True
-    dirty[_owners(ends, np.flatnonzero(c > 63))] = True
-    if dirty.all():
-        return _parse_numpy(rles)
-    clean = np.flatnonzero(~dirty)
-    valid, area, nums = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    nonempty = lens > 0  # reduceat over every non-empty string's first character: its number of terminators
-    terminators = np.zeros(n, dtype=np.int64)
-    terminators[nonempty] = np.add.reduceat(
-        (~more).view(np.uint8), (ends - lens + 1)[nonempty], dtype=np.int64
-    )
-    nums[clean] = terminators[clean]
-    if clean.size == n:
-        text_c = joined
-    else:  # the screened strings only, cut out of the joined bytes
-        starts = ends - lens + 1
-        text_c = b"".join(
-            [joined[a : b + 1] for a, b in zip(starts[clean].tolist(), ends[clean].tolist(), strict=True)]
-        )
-    runs, foreground, total = rle_parse_c.run_lengths(rle_parse_c.running_counts(text_c), nums[clean])
-    first = np.cumsum(nums[clean]) - nums[clean]
-    valid[clean] = (np.maximum.reduceat(runs, first) <= hw[clean]) & (total == hw[clean])
-    area[clean] = foreground
-    counts = runs
-    rest = np.flatnonzero(dirty)
-    if rest.size:  # their runs go after the clean strings' ones
-        ok_r, area_r, counts_r, nums_r = _parse_numpy([rles[i] for i in rest.tolist()])
-        valid[rest], area[rest], nums[rest] = ok_r, area_r, nums_r
-        firsts = np.zeros(n, dtype=np.int64)
-        firsts[clean] = first
-        firsts[rest] = counts.size + np.cumsum(nums_r) - nums_r
-        joined_p = ParsedRles(valid, area, np.concatenate([counts, counts_r]), firsts, nums).contiguous()
-        return valid, area, joined_p.counts, nums
-    return valid, area, counts, nums
-
-
 def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """``rles`` cut into consecutive chunks of at most ``CHUNK`` strings and about ``CHUNK_CHARS`` characters."""
     if not rles:
@@ -243,24 +177,20 @@ def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def parse_chunks(rles: list[dict[str, Any]], workers: int | None = None) -> list[ParsedRles]:
-    """Parse compressed RLEs into their run lengths and check them (:func:`_parse_chunk`), in chunks of ``CHUNK``.
+    """Parse compressed RLEs into their run lengths and check them (:func:`_parse_numpy`), in chunks of ``CHUNK``.
 
-    The chunks run on ``workers`` threads (default: the CPU count, at most 2 with pycocotools' C parser and 4
-    without: the C call and NumPy's passes release the GIL).
+    The chunks run on ``workers`` threads (default: the CPU count, at most 4: NumPy's passes release the GIL).
 
     Returns:
         One ``ParsedRles`` per chunk of consecutive strings (``_chunks``; one, empty, for no strings).
     """
     parts = _chunks(rles)
-    # with the C parser a chunk is one short C call between NumPy passes, and the steps that hold the GIL cap
-    # the gain of a second thread: 270 -> 249 ms for 48 M characters, 67 -> 51 ms for 13 M, 24 -> 21 ms for
-    # 2.5 M (make bench's files)
-    workers = workers or min(2 if rle_parse_c.available() else 4, rle_parse_c.usable_cpus())
+    workers = workers or min(4, usable_cpus())
     if len(parts) == 1 or workers == 1:
-        done = [_parse_chunk(p) for p in parts]
+        done = [_parse_numpy(p) for p in parts]
     else:
         with ThreadPoolExecutor(workers) as pool:
-            done = list(pool.map(_parse_chunk, parts))
+            done = list(pool.map(_parse_numpy, parts))
     return [ParsedRles(v, a, c, np.cumsum(n) - n, n) for v, a, c, n in done]
 
 

@@ -6,14 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from querytrack.core import rle_parse_c
 from querytrack.core.rle_check import ParsedRles, parse_chunks
 
 
 class ParseOnce:
     """Parses compressed RLE dicts and remembers the result, so that validation and evaluation read every string
     once: pass ``check`` as the validators' string check, then ``index`` the evaluation's masks and read their
-    ``valid`` / ``areas`` / ``parsed`` runs / ``c_table`` by position.
+    ``valid`` / ``areas`` / ``parsed`` runs by position.
 
     Dicts are recognised by identity (the cache holds a reference to each, so an id is never reused while it
     lives); a dict not seen before is parsed when indexed.
@@ -83,13 +82,3 @@ class ParseOnce:
             offs = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
             counts[np.repeat(first[sel], n) + offs] = chunk.counts[np.repeat(chunk.first[idx], n) + offs]
         return ParsedRles(self._valid[pos], self._area[pos], counts, first, nums)
-
-    def c_table(self, pos: np.ndarray) -> np.ndarray:
-        """pycocotools ``RLE`` structs of the masks at ``pos``, pointing at the runs held here
-        (``rle_parse_c.rle_table``): valid only while this object lives."""
-        keep = self._keep
-        size = np.array([keep[i]["size"] for i in pos.tolist()], dtype=np.int64).reshape(-1, 2)
-        table = np.zeros((pos.size, 4), dtype=np.uint64)
-        for chunk, sel, idx in self._by_chunk(pos):
-            table[sel] = rle_parse_c.rle_table(chunk.counts, chunk.first[idx], chunk.nums[idx], size[sel])
-        return table

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from querytrack.core import rle_parse_c
 from querytrack.core.rle import RLE
 from querytrack.core.rle_once import ParseOnce
 from querytrack.evaluation.mask_runs import MaskRuns
@@ -91,10 +90,8 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
     """``intersect`` for :func:`track_intersections_and_unions` over masks given by their positions in ``once``
     (``ParseOnce.index``), in one batch.
 
-    With pycocotools' C library (``rle_parse_c.available()``): its ``rleIou`` on the runs already parsed
-    (``rle_parse_c.pair_ious``: one call per distinct mask of ``mb``), and the exact integer intersection
-    recovered from the IoU (``i = iou (a + b) / (1 + iou)``, rounded: the float error is ~1e-9 pixels for any
-    frame size). Otherwise: ``mask_runs.MaskRuns``.
+    The runs parsed once by the validation are laid out by ``mask_runs.MaskRuns``, which computes the exact
+    integer intersections of all pairs in a few NumPy passes.
 
     Raises (when called):
         ValueError: a mask is malformed, or two paired masks differ in size.
@@ -105,12 +102,6 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
         la, lb = inv[: ma.size], inv[ma.size :]
         if not once.valid(ids).all():
             raise ValueError("malformed RLE string")
-        if rle_parse_c.available():
-            iou = rle_parse_c.pair_ious(once.c_table(ids), la, lb)
-            if (iou < 0).any():
-                raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
-            tot = (once.areas[ma] + once.areas[mb]).astype(np.float64)
-            return np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
         runs = MaskRuns.from_parsed(once.parsed(ids))
         if (runs.pixels[la] != runs.pixels[lb]).any():
             raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
