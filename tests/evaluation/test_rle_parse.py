@@ -13,7 +13,6 @@ from querytrack.core.gc_pause import gc_paused
 from querytrack.core.rle import encode_masks, rle_areas
 from querytrack.core.rle_once import ParseOnce
 from querytrack.evaluation import st_iou
-from querytrack.evaluation.mask_runs import MaskRuns
 from querytrack.testing.fake_results import make_gt, make_results
 
 
@@ -71,21 +70,27 @@ def test_numpy_parser_reads_what_pycocotools_reads(seed: int) -> None:
         assert int(mask_utils.area(rles[s])) == area[s]
 
 
-def test_pair_intersections_match_pycocotools() -> None:
+def test_pair_intersections_match_pycocotools_merge_and_area() -> None:
+    """``intersector``: exact intersections for pairs in any order, repeats included; malformed strings and
+    masks of different sizes are refused before pycocotools sees them."""
     rles = _masks(120, 5, pairs=True)
-    parsed = rle_check.parse_compressed(rles)
     a, b = np.arange(0, len(rles), 2), np.arange(1, len(rles), 2)
-    want_iou = np.array([mask_utils.iou([rles[i]], [rles[j]], [0])[0, 0] for i, j in zip(a, b, strict=True)])
-    want_inter = [
+    a, b = np.concatenate([a, b, a[:7]]), np.concatenate([b, a, b[:7]])
+    want = [
         int(mask_utils.area(mask_utils.merge([rles[i], rles[j]], True))) for i, j in zip(a, b, strict=True)
     ]
-    runs = MaskRuns.from_parsed(parsed)
-    np.testing.assert_array_equal(runs.intersections(a, b), want_inter)
-    np.testing.assert_array_equal(runs.intersections(b, a), want_inter)  # either mask may walk its runs
-    np.testing.assert_array_equal(runs.area, rle_areas(rles).astype(np.int64))
-    union = runs.area[a] + runs.area[b] - want_inter
-    got_iou = np.where(union > 0, np.array(want_inter) / np.maximum(union, 1), 0.0)
-    np.testing.assert_allclose(got_iou, np.nan_to_num(want_iou), rtol=1e-12, atol=0)
+    once = ParseOnce()
+    pos = once.index(rles)
+    np.testing.assert_array_equal(once.areas[pos], rle_areas(rles).astype(np.int64))
+    intersect = st_iou.intersector(once)
+    np.testing.assert_array_equal(intersect(pos[a], pos[b]), want)
+    assert intersect(pos[:0], pos[:0]).shape == (0,)
+    other = once.index(_masks(1, 99))  # another frame size
+    with pytest.raises(ValueError, match="sizes"):
+        intersect(pos[:1], other)
+    bad = once.index([{"size": [2, 2], "counts": "5"}])  # unterminated: never parsed by pycocotools
+    with pytest.raises(ValueError, match="malformed"):
+        intersect(pos[:1], bad)
 
 
 def test_parse_once_parses_each_string_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,15 +110,9 @@ def test_parse_once_parses_each_string_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert calls == [30, len(rles) - 30]  # the second batch parsed only the new strings, the third nothing
     assert np.array_equal(once.index([rles[3], rles[3]]), [pos[-4], pos[-4]])
     want = rle_check.parse_compressed(rles[::-1])
-    got = once.parsed(pos)
-    np.testing.assert_array_equal(got.valid, want.valid)
+    np.testing.assert_array_equal(once.valid(pos), want.valid)
     np.testing.assert_array_equal(once.areas[pos][want.valid], want.area[want.valid])
-    ok = np.flatnonzero(want.valid)
-    for s in ok.tolist():
-        np.testing.assert_array_equal(
-            got.counts[got.first[s] : got.first[s] + got.nums[s]],
-            want.counts[want.first[s] : want.first[s] + want.nums[s]],
-        )
+    assert [once.rles[p] for p in pos.tolist()] == rles[::-1]
 
 
 def _tracks(seed: int) -> tuple[list[list], list[list]]:
