@@ -60,6 +60,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         eval_frame_ap=cfg.get("eval_frame_ap", False),
         results_dir=cfg.output_dir,
         paste_box=cfg.get("paste_box", "raw"),
+        compile=bool(cfg.get("compile", False)),
     )
     if cfg.test_short_size is not None:
         module.test_resize = v2.Resize(size=cfg.test_short_size, max_size=cfg.test_max_size, antialias=True)

@@ -120,7 +120,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 weights_only=cfg.get("init_checkpoint_weights_only", True),
                 class_map=class_map,
             )
-    module = instantiate(cfg.module, model=model)
+    module = instantiate(cfg.module, model=model, compile=bool(cfg.get("compile", False)))
     ytvis = datamodule.train_set.ytvis
     module.inference_spec = {
         "model": {
