@@ -12,26 +12,11 @@ from querytrack.modeling.neck import FPN
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
 from querytrack.modeling.proposals import LearnedProposals
 from querytrack.modeling.stage import DynamicStage
-from querytrack.types import FrameBatch
+from querytrack.types import FrameBatch, make_rois
 
 # QueryInst data preprocessor, RGB, 0-255 units (docs/method.md §1).
 PIXEL_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
-
-
-def rois_from_indices(boxes: Tensor, batch_idx: Tensor, query_idx: Tensor) -> Tensor:
-    """Gather per-query boxes into RoIs.
-
-    Args:
-        boxes: ``Tensor[B, N, 4]`` absolute xyxy.
-        batch_idx: ``Tensor[M]`` int64 image of each selected query.
-        query_idx: ``Tensor[M]`` int64 query index within its image.
-
-    Returns:
-        ``Tensor[M, 5]`` ``(batch_index, x1, y1, x2, y2)``.
-    """
-    sel = boxes[batch_idx, query_idx]
-    return torch.cat([batch_idx.to(sel.dtype)[:, None], sel], dim=1)
 
 
 class QueryInstDetector(nn.Module):
@@ -157,7 +142,7 @@ class QueryInstDetector(nn.Module):
         top = last.cls_logits.detach().max(dim=-1).values.topk(k, dim=1).indices  # [B, k]
         batch_idx = torch.arange(b, device=top.device).repeat_interleave(k)
         query_idx = top.reshape(-1)
-        rois = rois_from_indices(boxes, batch_idx, query_idx)  # [B·k, 5]
+        rois = make_rois(batch_idx, boxes[batch_idx, query_idx])  # [B·k, 5]
         attn = last.attn_feats[batch_idx, query_idx]  # [B·k, C]
         masks = self.stage(-1).forward_mask(feats, rois, attn)
         masks = masks.view(b, k, *masks.shape[1:])

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from querytrack.modeling.ops.roi_gather import channels_last, roi_align_gather_levels
+from querytrack.types import make_rois
 
 #: ``MultiLevelRoIAlign`` kernels: torchvision's ``roi_align`` (default) or the opt-in gather op.
 ROI_KERNELS = ("torchvision", "gather")
@@ -47,11 +48,10 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -
     return lvl.clamp(min=0, max=num_levels - 1).long()
 
 
-def boxes_to_rois(boxes: Tensor) -> Tensor:
-    """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois ``(batch_index, x1, y1, x2, y2)``."""
+def image_major_rois(boxes: Tensor) -> Tensor:
+    """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois, image-major (:func:`make_rois`)."""
     b, n, _ = boxes.shape
-    idx = torch.arange(b, device=boxes.device, dtype=boxes.dtype).repeat_interleave(n)
-    return torch.cat([idx[:, None], boxes.reshape(b * n, 4)], dim=1)
+    return make_rois(torch.arange(b, device=boxes.device).repeat_interleave(n), boxes.reshape(b * n, 4))
 
 
 class MultiLevelRoIAlign(nn.Module):

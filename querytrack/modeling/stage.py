@@ -8,7 +8,7 @@ from querytrack.modeling.box_coder import DELTA_STDS, decode_deltas
 from querytrack.modeling.box_head import DIIHead
 from querytrack.modeling.mask_head import DynamicMaskHead
 from querytrack.modeling.outputs import StageOutput
-from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, boxes_to_rois
+from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, image_major_rois
 from querytrack.modeling.track_head import DynamicTrackHead
 
 
@@ -82,7 +82,7 @@ class DynamicStage(nn.Module):
             The stage's ``StageOutput``; ``boxes`` are ``boxes`` refined by the predicted deltas
             (DeltaXYWH, stds 0.5, 0.5, 1, 1).
         """
-        roi_feats = self.box_roi(feats, boxes_to_rois(boxes))
+        roi_feats = self.box_roi(feats, image_major_rois(boxes))
         cls_logits, deltas, query_out, attn_feats = self.bbox_head(roi_feats, query)
         new_boxes = decode_deltas(deltas.float(), boxes.float(), DELTA_STDS)  # fp32 boxes under autocast
         return StageOutput(cls_logits=cls_logits, boxes=new_boxes, query=query_out, attn_feats=attn_feats)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from querytrack.modeling import build_detector
-from querytrack.modeling.roi_extractor import boxes_to_rois
+from querytrack.modeling.roi_extractor import image_major_rois
 
 ODD_SIZES = [(200, 333), (160, 288)]
 
@@ -94,7 +94,7 @@ def test_track_embeddings_of_the_top_queries_equal_those_of_all_queries() -> Non
         feats = model.extract_features(images, sizes)
         last = model.forward_stages(feats, sizes)[-1]
         every = model.stage(-1).forward_track(
-            feats, boxes_to_rois(last.boxes), last.attn_feats.reshape(-1, last.attn_feats.shape[-1])
+            feats, image_major_rois(last.boxes), last.attn_feats.reshape(-1, last.attn_feats.shape[-1])
         )
     every = every.view(2, 12, 16)
     expected = torch.stack([every[i, out.mask_indices[i]] for i in range(2)])
