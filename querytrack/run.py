@@ -19,9 +19,9 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from querytrack.lit.from_config import loggers_and_callbacks
 from querytrack.modeling.backbone import is_resnet
 from querytrack.report import format_metrics, optimized_value
 
@@ -139,10 +139,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     accumulate = gradient_accumulation(
         cfg.effective_batch_size, cfg.trainer.get("num_nodes", 1), _devices(cfg.trainer), cfg.data.batch_size
     )
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if not loggers:  # nothing to monitor the LR into
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    loggers, callbacks = loggers_and_callbacks(cfg)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, accumulate_grad_batches=accumulate
     )

@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 
 from querytrack.checkpoints.lightning import load_lightning_checkpoint
 from querytrack.core.errors import UserError
+from querytrack.inference.stream import inference_resize
 from querytrack.inference.tracker import Tracker
 
 
@@ -82,7 +83,7 @@ def load_for_inference(path: str | os.PathLike[str], device: str | torch.device 
             class_names=list(spec["class_names"]),
             category_ids=list(spec["category_ids"]),
             tracker=Tracker(**tracker_kwargs),
-            resize=v2.Resize(size=spec["test_short_size"], max_size=spec["test_max_size"], antialias=True),
+            resize=inference_resize(spec["test_short_size"], spec["test_max_size"]),
             top_k=int(spec.get("top_k", 10)),
         )
     except (

@@ -21,7 +21,6 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchvision.transforms import v2
 
 from querytrack.data.datasets import VideoClip
 from querytrack.evaluation import evaluate_ytvis
@@ -29,7 +28,7 @@ from querytrack.evaluation.frame_ap import FrameDetectionCollector, evaluate_fra
 from querytrack.evaluation.io import load_gt
 from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.results import VideoTrackBuilder, write_results
-from querytrack.inference.stream import track_video
+from querytrack.inference.stream import inference_resize, track_video
 from querytrack.inference.tracker import Tracker
 from querytrack.lit.gather import RankOutput, computed_on_rank_zero, gather_rank_outputs
 from querytrack.lit.optim import build_step_scheduler, param_groups
@@ -101,7 +100,7 @@ class QueryTrackModule(L.LightningModule):
         self.save_hyperparameters(ignore=["model", "tracker"], logger=False)
         self.model = model
         self.tracker = tracker if tracker is not None else Tracker()
-        self.test_resize = v2.Resize(size=test_short_size, max_size=test_max_size, antialias=True)
+        self.test_resize = inference_resize(test_short_size, test_max_size)
         self._val_results: list[dict[str, Any]] = []
         self._val_frames = FrameDetectionCollector()
         self._val_videos: list[int] = []
