@@ -13,16 +13,19 @@ from typing import Any
 
 from torch import nn
 
+from querytrack.modeling.detector import QueryInstDetector
 
-def compiled_parts(detector: nn.Module) -> list[nn.Module]:
+
+def compiled_parts(detector: QueryInstDetector) -> list[nn.Module]:
     """The submodules ``compile_detector`` compiles: backbone, neck and each stage's heads (in that order)."""
     parts: list[nn.Module] = [detector.backbone, detector.neck]
-    for stage in detector.stages:
+    for t in range(detector.num_stages):
+        stage = detector.stage(t)
         parts += [m for m in (stage.bbox_head, stage.mask_head, stage.track_head) if m is not None]
     return parts
 
 
-def compile_detector(detector: nn.Module, **compile_kwargs: Any) -> nn.Module:
+def compile_detector(detector: QueryInstDetector, **compile_kwargs: Any) -> QueryInstDetector:
     """Compile ``detector``'s dense parts in place (:func:`compiled_parts`) and return it.
 
     Args:
@@ -34,6 +37,6 @@ def compile_detector(detector: nn.Module, **compile_kwargs: Any) -> nn.Module:
     return detector
 
 
-def is_compiled(detector: nn.Module) -> bool:
+def is_compiled(detector: QueryInstDetector) -> bool:
     """Whether :func:`compile_detector` has compiled ``detector`` (its backbone has a compiled call)."""
     return getattr(detector.backbone, "_compiled_call_impl", None) is not None
