@@ -143,23 +143,34 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     # along the even ones from the third, restarting at every string
     has = np.flatnonzero(nums_per > 0)
     s0 = starts[has]
-    odd = (np.arange(vals.size) & 1).astype(bool) ^ np.repeat((starts & 1).astype(bool), nums_per)
+    # delta coding (above): within a string the numbers at even global positions form one chain and those at odd
+    # positions the other, so each chain is a running sum over a strided view of all strings' numbers, restarted
+    # at every string by subtracting what the previous strings added.
+    d = vals.copy()
+    d[s0] = 0  # the first number is in no chain
     counts = np.empty_like(vals)
-    for chain in (odd, ~odd):
-        d = np.where(chain, vals, 0)
-        d[s0] = 0  # the first number is in no chain
-        per = np.add.reduceat(d, s0)
-        d[s0] = -np.concatenate(([0], per[:-1]))  # the running sum restarts at each string
-        np.copyto(counts, np.cumsum(d), where=chain)
+    chain_sums = []  # per parity: each string's sum of its counts at that parity
+    for par in (0, 1):
+        x, out = d[par::2], counts[par::2]
+        ks, ke = (starts - par + 1) // 2, (starts + nums_per - par + 1) // 2  # each string's slice of x
+        if x.size:
+            before = np.cumsum(x)[np.maximum(ks - 1, 0)] * (ks > 0)
+            nonempty = ke > ks
+            x[ks[nonempty]] -= np.diff(before[nonempty], prepend=0)
+            np.cumsum(x, out=out)
+        chain_sums.append((ks, ke))
     counts[s0] = vals[s0]
     neg_counts = np.flatnonzero(counts < 0)
     if neg_counts.size:
         ok[_owners(num_end, neg_counts)] = False
-    total = np.zeros(n, dtype=np.int64)
-    total[has] = np.add.reduceat(counts, s0)
+    per_parity = []
+    for par, (ks, ke) in enumerate(chain_sums):
+        run = np.zeros(counts[par::2].size + 1, dtype=np.int64)
+        np.cumsum(counts[par::2], out=run[1:])
+        per_parity.append(run[ke] - run[ks])
+    total = per_parity[0] + per_parity[1]
     ok &= total == hw
-    area = np.zeros(n, dtype=np.int64)
-    area[has] = np.add.reduceat(np.where(odd, counts, 0), s0)
+    area = np.where(starts & 1, per_parity[0], per_parity[1])  # the odd numbers of each string
     return ok, area, counts.astype(np.uint32), nums_per
 
 
