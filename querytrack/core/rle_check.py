@@ -130,14 +130,17 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     if long_pos.size:
         ok[_owners(num_end, long_pos)] = False
     low = c & np.uint8(0x1F)
-    vals = low[first].astype(np.int64)  # 5 bits a character, little-endian: add the k-th of longer numbers
+    begins = np.empty_like(end)  # the first character of a number (a mask: compress, not gather)
+    begins[0] = True
+    begins[1:] = end[:-1]
+    vals = low[begins].astype(np.int64)  # 5 bits a character, little-endian: add the k-th of longer numbers
     sel = np.flatnonzero(num_len > 1)
     for k in range(1, 7):
         if sel.size == 0:
             break
         vals[sel] |= low[first[sel] + k].astype(np.int64) << (5 * k)
         sel = sel[num_len[sel] > k + 1]
-    neg = np.flatnonzero(c[last] & 0x10)
+    neg = np.flatnonzero(c[end] & 0x10)
     vals[neg] -= np.int64(1) << (5 * np.minimum(num_len[neg], 7))
     # delta coding: count[i] = x[i] + count[i - 2] for i > 2, i.e. running sums along the odd numbers and
     # along the even ones from the third, restarting at every string
