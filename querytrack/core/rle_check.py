@@ -3,7 +3,6 @@ uninitialised memory on malformed strings)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -16,12 +15,6 @@ CHUNK = 4096
 #: ... and about this many characters: large enough to amortise the per-call overhead, small enough that the
 #: chunk's arrays stay in cache.
 CHUNK_CHARS = 1 << 18
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one, else the CPU count)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def _owners(ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -193,13 +186,14 @@ def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def parse_chunks(rles: list[dict[str, Any]], workers: int | None = None) -> list[ParsedRles]:
     """Parse compressed RLEs into their run lengths and check them (:func:`_parse_numpy`), in chunks of ``CHUNK``.
 
-    The chunks run on ``workers`` threads (default: the CPU count, at most 4: NumPy's passes release the GIL).
+    The chunks run on ``workers`` threads (default 1: NumPy's passes over cache-sized chunks are short, and a
+    second thread was slower on the two-core development machine; ``docs/benchmarks.md``).
 
     Returns:
         One ``ParsedRles`` per chunk of consecutive strings (``_chunks``; one, empty, for no strings).
     """
     parts = _chunks(rles)
-    workers = workers or min(4, usable_cpus())
+    workers = workers or 1
     if len(parts) == 1 or workers == 1:
         done = [_parse_numpy(p) for p in parts]
     else:
