@@ -19,11 +19,12 @@ import hydra
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torchvision.transforms import v2
 
 import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
 from querytrack.core.config_path import hydra_config_path
 from querytrack.inference.load import load_for_inference
+from querytrack.inference.stream import inference_resize
+from querytrack.lit.from_config import loggers_and_callbacks
 from querytrack.lit.module import QueryTrackModule
 from querytrack.report import format_metrics, optimized_value
 
@@ -62,13 +63,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         eval_frame_ap=cfg.eval_frame_ap,
         results_dir=cfg.output_dir,
         paste_box=cfg.get("paste_box", "raw"),
+        compile=bool(cfg.get("compile", False)),
     )
     if cfg.test_short_size is not None:
-        module.test_resize = v2.Resize(size=cfg.test_short_size, max_size=cfg.test_max_size, antialias=True)
+        module.test_resize = inference_resize(cfg.test_short_size, cfg.test_max_size)
     else:
         module.test_resize = bundle.resize
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers, callbacks = loggers_and_callbacks(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     trainer.validate(module, datamodule=datamodule, verbose=False)
     out = {"metrics": dict(module.last_metrics), "results": module.last_results_path, "checkpoint": cfg.ckpt}

@@ -25,12 +25,12 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 import querytrack.resolvers  # noqa: F401  (registers ${querytrack.*:} before Hydra composes)
 from querytrack.core.config_path import hydra_config_path
 from querytrack.core.errors import UserError
+from querytrack.lit.from_config import loggers_and_callbacks
 from querytrack.modeling.backbone import is_resnet
 from querytrack.report import format_metrics, optimized_value
 from querytrack.run_summary import count_parameters, devices_of, format_summary
@@ -171,7 +171,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = instantiate(cfg.model, num_classes=datamodule.num_classes, pretrained=pretrained)
     if cfg.get("init_checkpoint"):
         load_init_checkpoint(cfg, model, datamodule)
-    module = instantiate(cfg.module, model=model)
+    module = instantiate(cfg.module, model=model, compile=bool(cfg.get("compile", False)))
     ytvis = datamodule.train_set.ytvis
     module.inference_spec = {
         "model": {
@@ -187,10 +187,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "top_k": module.hparams.top_k,
     }
 
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if not loggers:  # nothing to monitor the LR into
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    loggers, callbacks = loggers_and_callbacks(cfg)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, accumulate_grad_batches=accumulate
     )

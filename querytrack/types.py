@@ -138,3 +138,16 @@ class PairBatch:
 
     def to(self, device: torch.device | str) -> PairBatch:
         return PairBatch(key=self.key.to(device), ref=self.ref.to(device))
+
+
+def make_rois(batch_idx: Tensor, boxes: Tensor) -> Tensor:
+    """RoIs in torchvision's format (``roi_align``), the one place they are built.
+
+    Args:
+        batch_idx: ``Tensor[M]`` integer image of each box in its batch.
+        boxes: ``Tensor[M, 4]`` absolute xyxy.
+
+    Returns:
+        ``Tensor[M, 5]`` ``(batch_index, x1, y1, x2, y2)`` in the dtype of ``boxes``.
+    """
+    return torch.cat([batch_idx.to(boxes.dtype)[:, None], boxes], dim=1)

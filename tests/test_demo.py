@@ -36,6 +36,18 @@ def test_load_for_inference_round_trip(ckpt: Path) -> None:
     assert all(torch.equal(own[k[len("model.") :]], v) for k, v in ref.items())
 
 
+def test_a_checkpoint_with_retired_model_arguments_still_loads(ckpt: Path, tmp_path: Path) -> None:
+    """Checkpoints written before issue 26 name the removed CPU-inference switches and ``roi_kernel: auto``."""
+    from querytrack.modeling.roi_extractor import MultiLevelRoIAlign
+
+    old = torch.load(ckpt, weights_only=True)
+    old["querytrack"]["model"].update(cpu_packed_linear=True, cpu_channels_last=True, roi_kernel="auto")
+    torch.save(old, tmp_path / "old.ckpt")
+    bundle = load_for_inference(tmp_path / "old.ckpt")
+    pools = [m for m in bundle.model.modules() if isinstance(m, MultiLevelRoIAlign)]
+    assert pools and all(m.kernel == "torchvision" for m in pools)
+
+
 def test_demo_on_video_writes_everything(ckpt: Path, tmp_path: Path) -> None:
     video = tmp_path / "in.mp4"
     write_video(video, _frames(7), fps=12)

@@ -76,13 +76,6 @@ _OUT_NORM = re.compile(r"^backbone\.norm(\d+)\.(.+)$")
 Transform = Callable[[Tensor], Tensor]
 
 
-def is_swin_key(key: str) -> bool:
-    """Whether ``key`` (an mmdet detector key, wrapper prefix removed) belongs to a Swin backbone."""
-    return bool(
-        _PATCH_EMBED.match(key) or _BLOCK.match(key) or _DOWNSAMPLE.match(key) or _OUT_NORM.match(key)
-    ) or bool(_SKIPPED.match(key))
-
-
 def is_skipped_swin_buffer(key: str) -> bool:
     """Swin buffers that timm recomputes (``relative_position_index``, ``attn_mask``)."""
     return bool(_SKIPPED.match(key))

@@ -10,12 +10,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from querytrack.core import rle_parse_c
-
-#: At most this many strings per chunk (one C call and a few NumPy passes each) ...
+#: At most this many strings per chunk (a few NumPy passes each) ...
 CHUNK = 4096
 #: ... and about this many characters: large enough to amortise the per-call overhead, small enough that the
-#: chunk's arrays stay in cache (the C parse costs 1.9 ns a character at 100 k characters, 6.3 ns at 10 M).
+#: chunk's arrays stay in cache.
 CHUNK_CHARS = 1 << 18
 
 
@@ -85,8 +83,6 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
         rles: compressed RLE dicts (``counts`` str or bytes, ``size`` two non-negative ints whose product fits
             in int64; callers check the structure first).
 
-    :func:`_parse_chunk` gives the same answers, faster.
-
     Returns:
         ``valid [S]`` bool, ``area [S]`` int64, ``counts [N]`` uint32 (all strings' runs, one after another) and
         ``nums [S]`` int64 (runs per string).
@@ -127,106 +123,51 @@ def _parse_numpy(rles: list[dict[str, Any]]) -> _Parsed:
     if long_pos.size:
         ok[_owners(num_end, long_pos)] = False
     low = c & np.uint8(0x1F)
-    vals = low[first].astype(np.int64)  # 5 bits a character, little-endian: add the k-th of longer numbers
+    begins = np.empty_like(end)  # the first character of a number (a mask: compress, not gather)
+    begins[0] = True
+    begins[1:] = end[:-1]
+    vals = low[begins].astype(np.int64)  # 5 bits a character, little-endian: add the k-th of longer numbers
     sel = np.flatnonzero(num_len > 1)
     for k in range(1, 7):
         if sel.size == 0:
             break
         vals[sel] |= low[first[sel] + k].astype(np.int64) << (5 * k)
         sel = sel[num_len[sel] > k + 1]
-    neg = np.flatnonzero(c[last] & 0x10)
+    neg = np.flatnonzero(c[end] & 0x10)
     vals[neg] -= np.int64(1) << (5 * np.minimum(num_len[neg], 7))
     # delta coding: count[i] = x[i] + count[i - 2] for i > 2, i.e. running sums along the odd numbers and
     # along the even ones from the third, restarting at every string
     has = np.flatnonzero(nums_per > 0)
     s0 = starts[has]
-    odd = (np.arange(vals.size) & 1).astype(bool) ^ np.repeat((starts & 1).astype(bool), nums_per)
+    # delta coding (above): within a string the numbers at even global positions form one chain and those at odd
+    # positions the other, so each chain is a running sum over a strided view of all strings' numbers, restarted
+    # at every string by subtracting what the previous strings added.
+    d = vals.copy()
+    d[s0] = 0  # the first number is in no chain
     counts = np.empty_like(vals)
-    for chain in (odd, ~odd):
-        d = np.where(chain, vals, 0)
-        d[s0] = 0  # the first number is in no chain
-        per = np.add.reduceat(d, s0)
-        d[s0] = -np.concatenate(([0], per[:-1]))  # the running sum restarts at each string
-        np.copyto(counts, np.cumsum(d), where=chain)
+    chain_sums = []  # per parity: each string's sum of its counts at that parity
+    for par in (0, 1):
+        x, out = d[par::2], counts[par::2]
+        ks, ke = (starts - par + 1) // 2, (starts + nums_per - par + 1) // 2  # each string's slice of x
+        if x.size:
+            before = np.cumsum(x)[np.maximum(ks - 1, 0)] * (ks > 0)
+            nonempty = ke > ks
+            x[ks[nonempty]] -= np.diff(before[nonempty], prepend=0)
+            np.cumsum(x, out=out)
+        chain_sums.append((ks, ke))
     counts[s0] = vals[s0]
     neg_counts = np.flatnonzero(counts < 0)
     if neg_counts.size:
         ok[_owners(num_end, neg_counts)] = False
-    total = np.zeros(n, dtype=np.int64)
-    total[has] = np.add.reduceat(counts, s0)
+    per_parity = []
+    for par, (ks, ke) in enumerate(chain_sums):
+        run = np.zeros(counts[par::2].size + 1, dtype=np.int64)
+        np.cumsum(counts[par::2], out=run[1:])
+        per_parity.append(run[ke] - run[ks])
+    total = per_parity[0] + per_parity[1]
     ok &= total == hw
-    area = np.zeros(n, dtype=np.int64)
-    area[has] = np.add.reduceat(np.where(odd, counts, 0), s0)
+    area = np.where(starts & 1, per_parity[0], per_parity[1])  # the odd numbers of each string
     return ok, area, counts.astype(np.uint32), nums_per
-
-
-def _parse_chunk(rles: list[dict[str, Any]]) -> _Parsed:
-    """:func:`_parse_numpy`'s results, with pycocotools' C parser doing the reading where that is exact.
-
-    One pass over the characters screens the strings (``rle_parse_c``: characters in range, last number
-    terminated, numbers of at most 6 characters, frames under 2²⁹ pixels); the screened ones are read by one C
-    call and checked with a few passes over their numbers, the rest (malformed or unusual) by the NumPy parser.
-    """
-    n = len(rles)
-    if n == 0 or not rle_parse_c.available():
-        return _parse_numpy(rles)
-    raw = [r["counts"] for r in rles]
-    try:
-        text: str | None = "".join(raw)  # a TypeError when some counts are bytes
-    except TypeError:
-        text = None
-    if text is not None and text.isascii():  # the usual case: one encode, characters = bytes
-        joined = text.encode("ascii")
-        lens = np.fromiter(map(len, raw), dtype=np.int64, count=n)
-    else:
-        strs = [_as_bytes(r) for r in rles]
-        joined = b"".join(strs)
-        lens = np.fromiter(map(len, strs), dtype=np.int64, count=n)
-    hw = np.fromiter((z[0] * z[1] for z in (r["size"] for r in rles)), dtype=np.int64, count=n)
-    c = np.frombuffer(joined, dtype=np.uint8) - np.uint8(48)
-    more = c >= 32  # a number continues (or the character is out of range: then the string goes to NumPy)
-    ends = np.cumsum(lens) - 1
-    dirty = (lens == 0) | (hw >= rle_parse_c.MAX_PIXELS)
-    dirty[lens > 0] |= more[ends[lens > 0]]  # unterminated last number (or a bad last character)
-    k = rle_parse_c.MAX_NUMBER_CHARS
-    if c.size > k:  # k + 1 characters in a row that all continue: a number longer than k (or a bad character)
-        long_run = more[: c.size - k].copy()
-        for i in range(1, k + 1):
-            long_run &= more[i : c.size - k + i]
-        dirty[_owners(ends, np.flatnonzero(long_run))] = True
-    dirty[_owners(ends, np.flatnonzero(c > 63))] = True
-    if dirty.all():
-        return _parse_numpy(rles)
-    clean = np.flatnonzero(~dirty)
-    valid, area, nums = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    nonempty = lens > 0  # reduceat over every non-empty string's first character: its number of terminators
-    terminators = np.zeros(n, dtype=np.int64)
-    terminators[nonempty] = np.add.reduceat(
-        (~more).view(np.uint8), (ends - lens + 1)[nonempty], dtype=np.int64
-    )
-    nums[clean] = terminators[clean]
-    if clean.size == n:
-        text_c = joined
-    else:  # the screened strings only, cut out of the joined bytes
-        starts = ends - lens + 1
-        text_c = b"".join(
-            [joined[a : b + 1] for a, b in zip(starts[clean].tolist(), ends[clean].tolist(), strict=True)]
-        )
-    runs, foreground, total = rle_parse_c.run_lengths(rle_parse_c.running_counts(text_c), nums[clean])
-    first = np.cumsum(nums[clean]) - nums[clean]
-    valid[clean] = (np.maximum.reduceat(runs, first) <= hw[clean]) & (total == hw[clean])
-    area[clean] = foreground
-    counts = runs
-    rest = np.flatnonzero(dirty)
-    if rest.size:  # their runs go after the clean strings' ones
-        ok_r, area_r, counts_r, nums_r = _parse_numpy([rles[i] for i in rest.tolist()])
-        valid[rest], area[rest], nums[rest] = ok_r, area_r, nums_r
-        firsts = np.zeros(n, dtype=np.int64)
-        firsts[clean] = first
-        firsts[rest] = counts.size + np.cumsum(nums_r) - nums_r
-        joined_p = ParsedRles(valid, area, np.concatenate([counts, counts_r]), firsts, nums).contiguous()
-        return valid, area, joined_p.counts, nums
-    return valid, area, counts, nums
 
 
 def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -243,24 +184,21 @@ def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def parse_chunks(rles: list[dict[str, Any]], workers: int | None = None) -> list[ParsedRles]:
-    """Parse compressed RLEs into their run lengths and check them (:func:`_parse_chunk`), in chunks of ``CHUNK``.
+    """Parse compressed RLEs into their run lengths and check them (:func:`_parse_numpy`), in chunks of ``CHUNK``.
 
-    The chunks run on ``workers`` threads (default: the CPU count, at most 2 with pycocotools' C parser and 4
-    without: the C call and NumPy's passes release the GIL).
+    The chunks run on ``workers`` threads (default 1: NumPy's passes over cache-sized chunks are short, and a
+    second thread was slower on the two-core development machine; ``docs/benchmarks.md``).
 
     Returns:
         One ``ParsedRles`` per chunk of consecutive strings (``_chunks``; one, empty, for no strings).
     """
     parts = _chunks(rles)
-    # with the C parser a chunk is one short C call between NumPy passes, and the steps that hold the GIL cap
-    # the gain of a second thread: 270 -> 249 ms for 48 M characters, 67 -> 51 ms for 13 M, 24 -> 21 ms for
-    # 2.5 M (make bench's files)
-    workers = workers or min(2 if rle_parse_c.available() else 4, rle_parse_c.usable_cpus())
+    workers = workers or 1
     if len(parts) == 1 or workers == 1:
-        done = [_parse_chunk(p) for p in parts]
+        done = [_parse_numpy(p) for p in parts]
     else:
         with ThreadPoolExecutor(workers) as pool:
-            done = list(pool.map(_parse_chunk, parts))
+            done = list(pool.map(_parse_numpy, parts))
     return [ParsedRles(v, a, c, np.cumsum(n) - n, n) for v, a, c, n in done]
 
 

@@ -203,7 +203,7 @@ def validate(
         path: its path (unused; problems name videos, annotations, fields and frames).
         require_file_names: videos need ``file_names``; when False a positive ``length`` may stand in
             (ground truth for evaluation only).
-        rle_valid: the check of the compressed strings (e.g. ``ParseOnce.check``, which keeps the runs).
+        rle_valid: the check of the compressed strings (e.g. ``ParseOnce.check``, which keeps the areas).
     """
     problems: list[str] = []
     if not isinstance(doc, dict):

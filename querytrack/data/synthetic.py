@@ -212,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     for f in dataclasses.fields(SyntheticConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name))
     args = p.parse_args(argv)
+    for low, high in (("min_frames", "max_frames"), ("min_objects", "max_objects")):
+        if getattr(args, low) > getattr(args, high):
+            p.error(
+                f"--{high.replace('_', '-')} {getattr(args, high)} is below --{low.replace('_', '-')} "
+                f"{getattr(args, low)}; give both (defaults: {getattr(defaults, low)} / {getattr(defaults, high)})"
+            )
     cfg = SyntheticConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)})
     start = time.perf_counter()
     if args.out is None:

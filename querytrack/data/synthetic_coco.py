@@ -3,7 +3,7 @@
 Each image is a one-frame render of the synthetic video generator (same five categories, shapes, tones and
 stripes), written as ``OUT/images/<id>.jpg`` with ``OUT/images.json`` in COCO instance format: compressed-RLE
 ``segmentation``, ``bbox`` as absolute xywh, ``area``, ``iscrowd`` 0, annotation ids unique in the file. Generation is
-deterministic from ``(seed, index)`` and ~10 ms per image at 128 x 192.
+deterministic from ``(seed, index)``.
 
 CLI::
 

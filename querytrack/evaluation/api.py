@@ -52,7 +52,7 @@ def check_results(
         check_rle_counts: parse every compressed RLE string (default; pycocotools hangs or reads garbage on
             malformed ones, so only turn it off for results this process encoded itself).
         path: the results file, for the error message.
-        rle_valid: the check of the compressed strings (``ParseOnce.check`` keeps the runs for the evaluation).
+        rle_valid: the check of the compressed strings (``ParseOnce.check`` keeps the areas for the evaluation).
 
     Returns:
         The entries to evaluate and the problems found.
@@ -108,7 +108,9 @@ def evaluate_ytvis(
     """
     with gc_paused():  # millions of JSON objects, no cycles: the collector would only walk them
         gt_d = load_gt(gt)
-        once = ParseOnce()  # each string is parsed once: by the validation, its runs then reused for the IoUs
+        once = (
+            ParseOnce()
+        )  # each string is parsed once in NumPy: by the validation, its areas then reused for the IoUs
         check_gt(gt_d, gt if isinstance(gt, str | os.PathLike) else None, rle_valid=once.check)
         res_path = results if isinstance(results, str | os.PathLike) else None
         res, _ = check_results(

@@ -14,9 +14,9 @@ The adapter writes the folder layout trackeval expects into a temporary director
 * evaluating only the categories that have GT, so the class average is over those (trackeval would add 0 for
   every category without GT); results of other categories are ignored, as in AP.
 
-trackeval prepares every (video, class) pair, ~0.5 ms each even when the class is in neither the ground truth nor
-the results of that video (18,000 pairs and ~10 s for 450 videos and 40 classes). Such a pair adds nothing: its
-HOTA counts are all 0. ``_present_classes_only`` hands trackeval an empty sequence for it without the work
+trackeval prepares every (video, class) pair, even when the class is in neither the ground truth nor the results
+of that video (18,000 pairs for 450 videos and 40 classes; cost in ``docs/benchmarks.md``). Such a pair adds
+nothing: its HOTA counts are all 0. ``_present_classes_only`` hands trackeval an empty sequence for it without the work
 (equal results, tested).
 
 HOTA is averaged over trackeval's 19 localisation thresholds (α = 0.05…0.95), class-averaged

@@ -6,8 +6,10 @@ are absent is skipped; a frame where one is absent adds the other's area to the 
 like an absent one (it adds 0); IoU is 0 when the union is 0.
 
 Where the official code calls ``merge`` + ``area`` once per (detection, ground truth, frame), this computes the
-intersections of every requested track pair of every frame in one batch (``mask_runs.MaskRuns``) and the unions
-from the per-frame areas: ``union = Σ area_d + Σ area_g - Σ inter`` over the paired frames.
+intersections of every requested track pair of every frame with one ``pycocotools.mask.iou`` call per ground-truth
+mask (:func:`intersector`), and the unions from the per-frame areas: ``union = Σ area_d + Σ area_g - Σ inter``
+over the paired frames. Every string has passed the NumPy validation (``core.rle_check``) before it reaches
+pycocotools.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
-from querytrack.core import rle_parse_c
 from querytrack.core.rle import RLE
 from querytrack.core.rle_once import ParseOnce
-from querytrack.evaluation.mask_runs import MaskRuns
 
 RleSeq = Sequence[RLE | None]
 
@@ -89,32 +90,34 @@ def track_intersections_and_unions(
 
 def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``intersect`` for :func:`track_intersections_and_unions` over masks given by their positions in ``once``
-    (``ParseOnce.index``), in one batch.
+    (``ParseOnce.index``).
 
-    With pycocotools' C library (``rle_parse_c.available()``): its ``rleIou`` on the runs already parsed
-    (``rle_parse_c.pair_ious``: one call per distinct mask of ``mb``), and the exact integer intersection
-    recovered from the IoU (``i = iou (a + b) / (1 + iou)``, rounded: the float error is ~1e-9 pixels for any
-    frame size). Otherwise: ``mask_runs.MaskRuns``.
+    The pairs are grouped by their second mask: one ``pycocotools.mask.iou`` call per distinct mask of ``mb``
+    against all its partners. The exact integer intersection is recovered from the IoU and the areas
+    (``i = iou (a + b) / (1 + iou)``, rounded: the float error is ~1e-9 pixels for any frame size).
 
     Raises (when called):
         ValueError: a mask is malformed, or two paired masks differ in size.
     """
 
     def intersect(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
-        ids, inv = np.unique(np.concatenate([ma, mb]), return_inverse=True)
-        la, lb = inv[: ma.size], inv[ma.size :]
-        if not once.valid(ids).all():
-            raise ValueError("malformed RLE string")
-        if rle_parse_c.available():
-            iou = rle_parse_c.pair_ious(once.c_table(ids), la, lb)
-            if (iou < 0).any():
-                raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
-            tot = (once.areas[ma] + once.areas[mb]).astype(np.float64)
-            return np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
-        runs = MaskRuns.from_parsed(once.parsed(ids))
-        if (runs.pixels[la] != runs.pixels[lb]).any():
+        if ma.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if not once.valid(np.unique(np.concatenate([ma, mb]))).all():
+            raise ValueError("malformed RLE string")  # never handed to pycocotools
+        if (once.sizes[ma] != once.sizes[mb]).any():
             raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
-        return runs.intersections(la, lb)
+        order = np.argsort(mb, kind="stable")
+        sb = mb[order]
+        starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]])
+        ends = np.r_[starts[1:], sb.size]
+        rles = once.rles
+        iou = np.empty(ma.size, dtype=np.float64)
+        for s, e, b in zip(starts.tolist(), ends.tolist(), sb[starts].tolist(), strict=True):
+            idx = order[s:e]
+            iou[idx] = mask_utils.iou([rles[i] for i in ma[idx].tolist()], [rles[b]], [0])[:, 0]
+        tot = (once.areas[ma] + once.areas[mb]).astype(np.float64)
+        return np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
 
     return intersect
 

@@ -173,8 +173,8 @@ def validate_results(
         check_score_range: refuse scores outside [0, 1].
         check_rle_counts: parse every compressed string and check its runs add up to height × width
             (``pycocotools.mask.decode`` can corrupt memory on malformed strings, so this never decodes).
-            It reads every character (pycocotools' C parser on screened strings): ~1 s for a 140 MB results file.
-        rle_valid: that check (e.g. ``ParseOnce.check``, which keeps the runs for the evaluation).
+            It reads every character (NumPy, ``core.rle_check``; cost in ``docs/benchmarks.md``).
+        rle_valid: that check (e.g. ``ParseOnce.check``, which keeps the areas for the evaluation).
 
     Returns:
         The problems, in entry order (empty when valid).

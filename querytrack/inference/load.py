@@ -14,7 +14,20 @@ from torchvision.transforms import v2
 
 from querytrack.checkpoints.lightning import load_lightning_checkpoint
 from querytrack.core.errors import UserError
+from querytrack.inference.stream import inference_resize
 from querytrack.inference.tracker import Tracker
+
+#: Model arguments of checkpoints written before issue 26: CPU-inference switches that never changed a weight.
+RETIRED_MODEL_ARGS = ("cpu_packed_linear", "cpu_channels_last")
+
+
+def current_model_args(model: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's model arguments as today's builder takes them: retired switches dropped, the retired
+    ``roi_kernel: auto`` read as the default kernel (torchvision's)."""
+    out = {k: v for k, v in model.items() if k not in RETIRED_MODEL_ARGS}
+    if out.get("roi_kernel") == "auto":
+        out["roi_kernel"] = "torchvision"
+    return out
 
 
 class CheckpointError(UserError, ValueError):
@@ -74,7 +87,7 @@ def load_for_inference(path: str | os.PathLike[str], device: str | torch.device 
     if not (isinstance(target, str) and target.startswith("querytrack.")):
         raise CheckpointError(p, f"its 'querytrack' entry names no querytrack model builder (got {target!r})")
     try:
-        model = instantiate(spec["model"])
+        model = instantiate(current_model_args(spec["model"]))
         load_lightning_checkpoint(model, ckpt, verbose=False)
         tracker_kwargs = {k: v for k, v in spec.get("tracker", {}).items() if k != "_target_"}
         bundle = InferenceBundle(
@@ -82,7 +95,7 @@ def load_for_inference(path: str | os.PathLike[str], device: str | torch.device 
             class_names=list(spec["class_names"]),
             category_ids=list(spec["category_ids"]),
             tracker=Tracker(**tracker_kwargs),
-            resize=v2.Resize(size=spec["test_short_size"], max_size=spec["test_max_size"], antialias=True),
+            resize=inference_resize(spec["test_short_size"], spec["test_max_size"]),
             top_k=int(spec.get("top_k", 10)),
         )
     except (

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchvision.transforms import v2
 
 from querytrack.inference.load import CheckpointError, InferenceBundle
+from querytrack.inference.stream import inference_resize
 from querytrack.inference.tracker import Tracker
 
 #: The exported graph's interface (``querytrack-export`` writes it, this module reads it).
@@ -77,7 +77,7 @@ def load_onnx_for_inference(path: str | os.PathLike[str], threads: int | None = 
         m = det.meta
         tracker_kwargs = {k: v for k, v in (m.get("tracker") or {}).items() if k != "_target_"}
         names, ids = list(m["class_names"]), list(m["category_ids"])
-        resize = v2.Resize(size=m["test_short_size"], max_size=m["test_max_size"], antialias=True)
+        resize = inference_resize(m["test_short_size"], m["test_max_size"])
     except CheckpointError:
         raise
     except Exception as e:  # onnxruntime raises its own types for truncated / foreign files

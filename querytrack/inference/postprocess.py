@@ -133,8 +133,7 @@ def postprocess_frame(
             ``"raw"``: the unclamped box, the region the mask head's RoIAlign actually sampled (mmdetection's
             inference ``_do_paste_mask`` pastes into it); kept in ``mask_boxes``, the reported box stays
             clamped. Default ``"raw"``: it is the reference's inference, and on a trained synthetic checkpoint
-            it scored at least as well (tuning split: track AP 30.2 both, frame AP 45.5 vs 45.4;
-            ``experiments/mask_paste/README.md``).
+            it scored at least as well (``experiments/mask_paste/README.md``).
 
     Returns:
         ``FrameDetections`` with ``k = min(top_k, N·K)`` candidates sorted by score.

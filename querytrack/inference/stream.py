@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+from torchvision.transforms import v2
 
 from querytrack.core.rle import encode_masks
 from querytrack.inference.postprocess import RawFrameOutput, paste_masks, postprocess_frame
@@ -72,6 +73,12 @@ class FrameResult:
     boxes: Tensor
     rles: list[dict[str, Any]]
     candidates: FrameCandidates | None = None
+
+
+def inference_resize(short_size: int, max_size: int) -> v2.Resize:
+    """The test-time resize of every inference path (validation, ``querytrack-eval``, the demo, ONNX): the short
+    side to ``short_size``, the long side at most ``max_size``, antialiased (``track_video``'s ``resize``)."""
+    return v2.Resize(size=short_size, max_size=max_size, antialias=True)
 
 
 def track_video(

@@ -43,13 +43,11 @@ class Tracker:
             the top-10 of a set predictor without NMS contains low-scoring duplicates of the same object; they
             may extend an identity but should not open new ones (each becomes a false-positive track). Ablate.
         min_match_factor: pairs with F below are refused; pairs with F = 0 (vetoed by a cue, e.g. the classes
-            disagree) are always refused. Refusing F = 0 was measured on a make-run checkpoint (synthetic valid
-            split): track AP 32.7 → 37.6, HOTA 39.7 → 42.8; before, an identity whose object had gone was
-            handed any leftover candidate, even of another class. Default 0.0 (one-to-one assignment and class
+            disagree) are always refused: otherwise an identity whose object had gone was handed any leftover
+            candidate, even of another class (measured: ``experiments/synthetic_association/README.md``). Default 0.0 (one-to-one assignment and class
             agreement alone decide), measured: S is a softmax over the N identities, so it is ≈ 1/N until the
             embeddings are well trained, and any absolute floor then refuses true matches and fragments the
-            tracks. On the synthetic valid split with a 3-epoch checkpoint, 0.1 gave AP 0.7 / HOTA 19.7 and 0.0
-            gave AP 9.3 / HOTA 27.3 (``experiments/synthetic_association``). Use ``new_identity_slot`` for a
+            tracks (0.1 against 0.0: ``experiments/synthetic_association/README.md``). Use ``new_identity_slot`` for a
             scale-free way to refuse.
         use_appearance: bidirectional-softmax embedding similarity S (off: S = 1).
         use_iou: (1 + IoU) / 2 with the identity's last box (off: 1).

@@ -21,7 +21,6 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchvision.transforms import v2
 
 from querytrack.data.datasets import VideoClip
 from querytrack.evaluation import evaluate_ytvis
@@ -29,10 +28,11 @@ from querytrack.evaluation.frame_ap import FrameDetectionCollector, evaluate_fra
 from querytrack.evaluation.io import load_gt
 from querytrack.inference.frame_model import DetectorFrameModel
 from querytrack.inference.results import VideoTrackBuilder, write_results
-from querytrack.inference.stream import track_video
+from querytrack.inference.stream import inference_resize, track_video
 from querytrack.inference.tracker import Tracker
 from querytrack.lit.gather import RankOutput, computed_on_rank_zero, gather_rank_outputs
 from querytrack.lit.optim import build_step_scheduler, param_groups
+from querytrack.modeling.compile import compile_detector, is_compiled
 from querytrack.types import PairBatch
 
 LOGGED_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
@@ -48,8 +48,8 @@ class QueryTrackModule(L.LightningModule):
     Args:
         model: a ``QueryTrack`` (``querytrack.modeling.build_querytrack``): ``loss(PairBatch)`` and a
             ``detector`` for inference.
-        lr: AdamW learning rate for ``base_batch_size`` (paper: 1.25e-5 at batch 32). The run scales nothing:
-            the recipe keeps the effective batch by gradient accumulation (see ``querytrack.run``).
+        lr: AdamW learning rate for the config's ``effective_batch_size`` (paper: 1.25e-5 at batch 32). The run
+            scales nothing: it keeps the effective batch by gradient accumulation (see ``querytrack.run``).
         weight_decay: AdamW weight decay (QueryInst official: 1e-4); none on norms, biases, embeddings.
         backbone_lr_mult: LR multiplier of the backbone (QueryInst official: 1.0; mmdetection: 0.1).
         betas: AdamW betas.
@@ -68,6 +68,9 @@ class QueryTrackModule(L.LightningModule):
         results_dir: where validation results json are written (default: the trainer's log dir).
         paste_box: ``"clamped"`` or ``"raw"``: the box each 28×28 mask is pasted into (see
             :func:`querytrack.inference.postprocess.postprocess_frame`).
+        compile: compile the detector's dense parts with ``torch.compile`` (inductor) for training and inference,
+            in :meth:`configure_model` (``querytrack.modeling.compile``); the weights and checkpoints are those of
+            the eager model.
     """
 
     def __init__(
@@ -91,12 +94,13 @@ class QueryTrackModule(L.LightningModule):
         eval_frame_ap: bool = True,
         results_dir: str | None = None,
         paste_box: str = "raw",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "tracker"], logger=False)
         self.model = model
         self.tracker = tracker if tracker is not None else Tracker()
-        self.test_resize = v2.Resize(size=test_short_size, max_size=test_max_size, antialias=True)
+        self.test_resize = inference_resize(test_short_size, test_max_size)
         self._val_results: list[dict[str, Any]] = []
         self._val_frames = FrameDetectionCollector()
         self._val_videos: list[int] = []
@@ -115,6 +119,13 @@ class QueryTrackModule(L.LightningModule):
     def _hp(self) -> Any:
         """``self.hparams`` typed loosely (Lightning's is a plain mapping to the type checker)."""
         return self.hparams
+
+    def configure_model(self) -> None:
+        """With ``compile``: compile the detector in place (once; Lightning calls this hook before every fit,
+        validate and test)."""
+        detector: Any = getattr(self.model, "detector", self.model)
+        if self._hp.get("compile", False) and not is_compiled(detector):
+            compile_detector(detector)
 
     # ------------------------------------------------------------------ training
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -144,7 +155,7 @@ class QueryTrackModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self._hp
         groups = param_groups(self.model, hp.weight_decay, hp.backbone_lr_mult)
-        # fused AdamW (CPU and CUDA): ~5x faster steps than the per-tensor loop on CPU.
+        # fused AdamW (CPU and CUDA): one kernel for all parameters instead of a loop over tensors
         optimizer = torch.optim.AdamW(
             groups, lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay, fused=True
         )

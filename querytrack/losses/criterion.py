@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torchvision.ops import generalized_box_iou_loss, roi_align, sigmoid_focal_loss
 
 from querytrack.losses.matcher import Positives
-from querytrack.types import FrameTarget
+from querytrack.types import FrameTarget, make_rois
 
 
 def reduce_num_positives(num: int, device: torch.device) -> float:
@@ -61,7 +61,7 @@ def mask_targets(gt_masks: Tensor, boxes: Tensor, gt_index: Tensor, size: int = 
     b = boxes.detach().float().clone()
     b[:, 0::2] = b[:, 0::2].clamp(0, w)
     b[:, 1::2] = b[:, 1::2].clamp(0, h)
-    rois = torch.cat([gt_index.to(b.dtype)[:, None], b], dim=1)
+    rois = make_rois(gt_index, b)
     crops = roi_align(gt_masks[:, None].float(), rois, output_size=size, spatial_scale=1.0, aligned=True)
     return (crops[:, 0] >= 0.5).float()
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
 from querytrack.modeling.dynamic_conv import DynamicConv
-from querytrack.modeling.inference_cache import InferenceCache, weights_key
-from querytrack.modeling.packed_linear import PackedLinear
 
 
 class QueryAttention(nn.Module):
@@ -48,8 +45,8 @@ class FFN(nn.Module):
     def __init__(self, dim: int = 256, hidden_dim: int = 2048, dropout: float = 0.0) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Sequential(PackedLinear(dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)),
-            PackedLinear(hidden_dim, dim),
+            nn.Sequential(nn.Linear(dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)),
+            nn.Linear(hidden_dim, dim),
             nn.Dropout(dropout),
         )
 
@@ -66,7 +63,7 @@ def _fc_stack(dim: int, num_fcs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class DIIHead(InferenceCache):
+class DIIHead(nn.Module):
     """Dynamic Instance Interactive head of one stage.
 
     Args:
@@ -81,8 +78,6 @@ class DIIHead(InferenceCache):
         dropout: dropout in attention / FFN (0).
         prior_prob: initial foreground probability of ``fc_cls`` (0.01).
     """
-
-    _caches = ("_query_side",)
 
     def __init__(
         self,
@@ -111,7 +106,6 @@ class DIIHead(InferenceCache):
         self.fc_cls = nn.Linear(hidden_dim, num_classes)
         self.reg_fcs = _fc_stack(hidden_dim, num_reg_fcs)
         self.fc_reg = nn.Linear(hidden_dim, 4)
-        self._query_side: tuple[tuple[object, ...], Tensor, Tensor] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -123,18 +117,12 @@ class DIIHead(InferenceCache):
         nn.init.zeros_(self.fc_reg.bias)
         nn.init.constant_(self.fc_cls.bias, -math.log((1 - self.prior_prob) / self.prior_prob))
 
-    def forward(
-        self, roi_feats: Tensor, query: Tensor, learned_query: bool = False
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, roi_feats: Tensor, query: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Run one stage of the box branch.
 
         Args:
             roi_feats: ``Tensor[B·N, C, S, S]`` box RoI features, image-major.
             query: ``Tensor[B, N, C]`` queries q_{t-1}.
-            learned_query: ``query`` is a parameter broadcast over the batch (the learned proposal features of
-                stage 0). Its attention and dynamic parameters then depend on the weights only: in inference
-                (eval mode, gradients off) they are computed once and reused while no weight changes
-                (:meth:`query_side`).
 
         Returns:
             cls_logits: ``Tensor[B, N, K]``.
@@ -143,44 +131,11 @@ class DIIHead(InferenceCache):
             attn_feats: ``Tensor[B, N, C]`` q*_{t-1} = LN(q + MHA(q)), the query used by the mask/track heads.
         """
         b, n, c = query.shape
-        if learned_query and self.caching():
-            attn_feats, params = self.query_side(query)
-        else:
-            attn_feats, params = self.attention_norm(self.attention(query)), None
+        attn_feats = self.attention_norm(self.attention(query))
         q = attn_feats.reshape(b * n, c)
-        x = self.instance_interactive_conv(q, roi_feats, params)
+        x = self.instance_interactive_conv(q, roi_feats)
         q = self.instance_interactive_conv_norm(q + self.instance_interactive_conv_dropout(x))
         q = self.ffn_norm(self.ffn(q))
         cls_logits = self.fc_cls(self.cls_fcs(q)).view(b, n, -1)
         deltas = self.fc_reg(self.reg_fcs(q)).view(b, n, 4)
         return cls_logits, deltas, q.view(b, n, c), attn_feats
-
-    def query_side(self, query: Tensor) -> tuple[Tensor, Tensor]:
-        """q* = LN(q + MHA(q)) and its DynamicConv parameters for a query that is a weight broadcast over the batch.
-
-        Both are computed for one image and cached under ``inference_cache.weights_key`` of ``query`` and of
-        every weight of this head (and the autocast state), so an optimizer step, ``load_state_dict``, ``.to()``
-        or a mode switch recomputes them. Stage 0 of a 100-query R50 saves its 33 MB parameter layer and its
-        attention on every frame (~10 ms on 2 CPU threads); values are the ones the uncached path computes for
-        the same batch.
-
-        Args:
-            query: ``Tensor[B, N, C]``, every image's rows the same parameter.
-
-        Returns:
-            ``Tensor[B, N, C]`` q* (a fresh tensor) and ``Tensor[B·N, C·F + F·C]`` dynamic parameters (shared
-            with the cache: read only).
-        """
-        b, n, c = query.shape
-        device = query.device.type
-        key = (
-            n,
-            torch.is_autocast_enabled(device),
-            torch.get_autocast_dtype(device),
-            weights_key([query, *self.parameters()]),
-        )
-        if self._query_side is None or self._query_side[0] != key:
-            attn = self.attention_norm(self.attention(query[:1]))  # [1, N, C]
-            self._query_side = (key, attn, self.instance_interactive_conv.dynamic_layer(attn[0]))
-        _, attn, params = self._query_side
-        return attn.expand(b, n, c).clone(), params if b == 1 else params.repeat(b, 1)

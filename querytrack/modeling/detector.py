@@ -10,30 +10,13 @@ from torch import Tensor, nn
 from querytrack.modeling.backbone import TimmBackbone, check_backbone_input
 from querytrack.modeling.neck import FPN
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
-from querytrack.modeling.packed_linear import PackedLinear
 from querytrack.modeling.proposals import LearnedProposals
-from querytrack.modeling.roi_extractor import is_exporting
 from querytrack.modeling.stage import DynamicStage
-from querytrack.types import FrameBatch
+from querytrack.types import FrameBatch, make_rois
 
 # QueryInst data preprocessor, RGB, 0-255 units (docs/method.md §1).
 PIXEL_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
-
-
-def rois_from_indices(boxes: Tensor, batch_idx: Tensor, query_idx: Tensor) -> Tensor:
-    """Gather per-query boxes into RoIs.
-
-    Args:
-        boxes: ``Tensor[B, N, 4]`` absolute xyxy.
-        batch_idx: ``Tensor[M]`` int64 image of each selected query.
-        query_idx: ``Tensor[M]`` int64 query index within its image.
-
-    Returns:
-        ``Tensor[M, 5]`` ``(batch_index, x1, y1, x2, y2)``.
-    """
-    sel = boxes[batch_idx, query_idx]
-    return torch.cat([batch_idx.to(sel.dtype)[:, None], sel], dim=1)
 
 
 class QueryInstDetector(nn.Module):
@@ -49,14 +32,6 @@ class QueryInstDetector(nn.Module):
         proposals: learned boxes and query features.
         stages: the T dynamic stages (no weight sharing).
         mask_topk: number of queries whose masks and track embeddings ``forward`` computes (None: all N).
-        cpu_channels_last: in eval mode on the CPU, run backbone and FPN on channels-last input (oneDNN's faster
-            convolutions: R50 backbone + FPN at 360p, 2 threads, ~490 → ~400 ms; values equal up to float
-            rounding). The FPN levels then come out in the layout the CPU RoIAlign gathers from. Training and
-            other devices keep the default layout.
-        cpu_packed_linear: in eval mode on the CPU with gradients off, run the heads' large linear layers (the
-            DynamicConv parameter and projection layers, the FFNs) on weights oneDNN packed once
-            (``modeling.packed_linear``: R50 whole frame at 360p, 2 threads, ~650 → ~590 ms; values equal up to
-            float rounding). Training and other devices run ``nn.Linear`` unchanged.
         pixel_mean: RGB mean, 0-255 units.
         pixel_std: RGB std, 0-255 units.
     """
@@ -72,8 +47,6 @@ class QueryInstDetector(nn.Module):
         proposals: LearnedProposals,
         stages: list[DynamicStage],
         mask_topk: int | None = 10,
-        cpu_channels_last: bool = True,
-        cpu_packed_linear: bool = True,
         pixel_mean: tuple[float, float, float] = PIXEL_MEAN,
         pixel_std: tuple[float, float, float] = PIXEL_STD,
     ) -> None:
@@ -83,22 +56,8 @@ class QueryInstDetector(nn.Module):
         self.proposals = proposals
         self.stages = nn.ModuleList(stages)
         self.mask_topk = mask_topk
-        self.cpu_channels_last = cpu_channels_last
-        self.cpu_packed_linear = cpu_packed_linear
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
-
-    @property
-    def cpu_packed_linear(self) -> bool:
-        """Whether the heads' ``PackedLinear`` layers may take their packed CPU inference path."""
-        return self._cpu_packed_linear
-
-    @cpu_packed_linear.setter
-    def cpu_packed_linear(self, value: bool) -> None:
-        self._cpu_packed_linear = value
-        for m in self.modules():
-            if isinstance(m, PackedLinear):
-                m.prepack = value
 
     @property
     def num_stages(self) -> int:
@@ -138,8 +97,6 @@ class QueryInstDetector(nn.Module):
         """``Tensor[B, 3, Hp, Wp]`` uint8 → FPN levels ``Tensor[B, 256, Hp / s, Wp / s]``, s = 4, 8, 16, 32."""
         x = self.preprocess(images, image_sizes)
         check_backbone_input(x)
-        if self.cpu_channels_last and not self.training and x.device.type == "cpu" and not is_exporting():
-            x = x.contiguous(memory_format=torch.channels_last)  # convolutions keep the input's layout
         return self.neck(self.backbone(x))
 
     def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
@@ -160,8 +117,8 @@ class QueryInstDetector(nn.Module):
         """
         boxes, query = self.proposals(image_sizes)
         outputs: list[StageOutput] = []
-        for t, stage in enumerate(self.stages):
-            out = stage(feats, boxes, query, learned_query=t == 0)
+        for stage in self.stages:
+            out = stage(feats, boxes, query)
             outputs.append(out)
             boxes, query = out.boxes.detach(), out.query
         return outputs
@@ -185,7 +142,7 @@ class QueryInstDetector(nn.Module):
         top = last.cls_logits.detach().max(dim=-1).values.topk(k, dim=1).indices  # [B, k]
         batch_idx = torch.arange(b, device=top.device).repeat_interleave(k)
         query_idx = top.reshape(-1)
-        rois = rois_from_indices(boxes, batch_idx, query_idx)  # [B·k, 5]
+        rois = make_rois(batch_idx, boxes[batch_idx, query_idx])  # [B·k, 5]
         attn = last.attn_feats[batch_idx, query_idx]  # [B·k, C]
         masks = self.stage(-1).forward_mask(feats, rois, attn)
         masks = masks.view(b, k, *masks.shape[1:])
@@ -226,9 +183,7 @@ def build_detector(
     dropout: float = 0.0,
     drop_path_rate: float | None = None,
     mask_channels: int = 256,
-    roi_kernel: str = "auto",
-    cpu_channels_last: bool = True,
-    cpu_packed_linear: bool = True,
+    roi_kernel: str = "torchvision",
 ) -> QueryInstDetector:
     """Build a QueryInst/QueryTrack detector from plain keyword arguments (Hydra target).
 
@@ -252,12 +207,8 @@ def build_detector(
         drop_path_rate: backbone stochastic depth (None: timm default).
         mask_channels: mask head conv width (QueryInst: 256 whatever ``hidden_dim``; the small CPU model
             narrows it, see ``conf/model/small.yaml``).
-        roi_kernel: RoIAlign kernel (``modeling.roi_extractor``): ``auto`` (a gather over channels-last
-            features on the CPU in eval mode, torchvision's ``roi_align`` in training and on other devices),
-            ``gather`` (also in training) or ``torchvision``; they agree up to float rounding.
-        cpu_channels_last: channels-last backbone + FPN in eval mode on the CPU (``QueryInstDetector``).
-        cpu_packed_linear: oneDNN packed weights for the heads' large linear layers in CPU inference
-            (``QueryInstDetector``).
+        roi_kernel: RoIAlign kernel (``modeling.roi_extractor``): ``torchvision`` (default) or the opt-in
+            ``gather`` (``modeling.ops.roi_gather``); they agree up to float rounding.
 
     Returns:
         A ``QueryInstDetector``.
@@ -293,6 +244,4 @@ def build_detector(
         proposals=LearnedProposals(num_queries, hidden_dim),
         stages=stages,
         mask_topk=mask_topk,
-        cpu_channels_last=cpu_channels_last,
-        cpu_packed_linear=cpu_packed_linear,
     )

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from querytrack.modeling.packed_linear import PackedLinear
-
 
 class DynamicConv(nn.Module):
     """Two query-generated 1x1 convolutions applied to each query's own RoI feature.
@@ -42,27 +40,25 @@ class DynamicConv(nn.Module):
         self.with_proj = with_proj
         self.num_params_in = in_channels * feat_channels
         self.num_params_out = feat_channels * out_channels
-        self.dynamic_layer = PackedLinear(in_channels, self.num_params_in + self.num_params_out)
+        self.dynamic_layer = nn.Linear(in_channels, self.num_params_in + self.num_params_out)
         self.norm_in = nn.LayerNorm(feat_channels)
         self.norm_out = nn.LayerNorm(out_channels)
         self.activation = nn.ReLU(inplace=True)
         if with_proj:
-            self.fc_layer = PackedLinear(out_channels * input_feat_shape**2, out_channels)
+            self.fc_layer = nn.Linear(out_channels * input_feat_shape**2, out_channels)
             self.fc_norm = nn.LayerNorm(out_channels)
 
-    def forward(self, query: Tensor, roi_feats: Tensor, params: Tensor | None = None) -> Tensor:
+    def forward(self, query: Tensor, roi_feats: Tensor) -> Tensor:
         """Args:
             query: ``Tensor[M, C]`` one query per RoI.
             roi_feats: ``Tensor[M, C, S, S]``.
-            params: ``Tensor[M, C·F + F·C']`` ``dynamic_layer(query)`` when the caller has it already.
 
         Returns:
             ``Tensor[M, C']`` with ``with_proj``, else ``Tensor[M, S·S, C']`` (spatial row-major).
         """
         m = query.shape[0]
         x = roi_feats.flatten(2).transpose(1, 2)  # [M, S², C]
-        if params is None:
-            params = self.dynamic_layer(query)
+        params = self.dynamic_layer(query)
         w_in = params[:, : self.num_params_in].view(m, self.in_channels, self.feat_channels)
         w_out = params[:, self.num_params_in :].view(m, self.feat_channels, self.out_channels)
         x = self.activation(self.norm_in(x.bmm(w_in)))

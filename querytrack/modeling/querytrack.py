@@ -12,9 +12,9 @@ from torch import Tensor, nn
 from querytrack.losses.contrastive import ContrastiveTrackLoss
 from querytrack.losses.criterion import DetectionCriterion, reduce_num_positives
 from querytrack.losses.matcher import HungarianMatcher, Positives
-from querytrack.modeling.detector import QueryInstDetector, build_detector, rois_from_indices
+from querytrack.modeling.detector import QueryInstDetector, build_detector
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
-from querytrack.types import FrameBatch, FrameTarget, PairBatch
+from querytrack.types import FrameBatch, FrameTarget, PairBatch, make_rois
 
 
 def _positives_or_dummy(pos: Positives, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -85,7 +85,7 @@ class QueryTrack(nn.Module):
         device = out.boxes.device
         gt_boxes = torch.cat([t.boxes for t in batch.targets]).to(device).to(out.boxes.dtype)
         ids = torch.cat([t.instance_ids for t in batch.targets]).to(device)
-        rois = torch.cat([pos.batch_idx.to(gt_boxes.dtype)[:, None], gt_boxes[pos.gt_global_idx]], dim=1)
+        rois = make_rois(pos.batch_idx, gt_boxes[pos.gt_global_idx])
         embeds = self.detector.stage(stage).forward_track(
             feats, rois, out.attn_feats[pos.batch_idx, pos.query_idx]
         )
@@ -119,7 +119,7 @@ class QueryTrack(nn.Module):
         for t, out in enumerate(outs):
             pos = self._match(out, key)
             bi, qi = _positives_or_dummy(pos, device)
-            rois = rois_from_indices(out.boxes.detach(), bi, qi)
+            rois = make_rois(bi, out.boxes.detach()[bi, qi])
             attn = out.attn_feats[bi, qi]
             stage = det.stage(t)
             mask_logits = stage.forward_mask(feats, rois, attn)

@@ -8,19 +8,9 @@ level ``floor(log2(s / 56 + 1e-6))`` clamped to ``[0, L-1]`` of P2..P5: ``<112 �
 feature / image shapes, whereas mmcv's RoIAlign uses ``aligned=True``. Hence this small module: QueryInst's level
 formula and ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=2)`` per level.
 
-torchvision's CPU ``roi_align`` runs on one thread and reads one float per channel per sample. On the CPU in eval
-mode (inference, validation) the rois are instead pooled by ``roi_gather.roi_align_gather_levels``: the same
-samples and weights, computed for all levels in one pass and summed by one ``embedding_bag`` per level over
-channels-last features, so values agree up to float rounding (R50 at 360p: RoIAlign 90 → ~20 ms a frame; laying
-the pyramid out once with :meth:`MultiLevelRoIAlign.pooling_layout` costs 7 ms, or nothing when the backbone
-already runs channels-last, ``QueryInstDetector.cpu_channels_last``). Training keeps torchvision's kernel by
-default (``kernel="auto"``): with
-the gather, the CPU training step is 14-30 % faster, but ``make run`` trained that way ended at track AP 51.6 /
-46.7 / 49.9 on seeds 0 / 1 / 2 against 55.9 / 52.5 / 49.8 (the rounding changes the trajectory; within the seed
-range, lower on average: ``experiments/synthetic_recipe/README.md``), so the reference kernel stays until more
-seeds say otherwise. ``kernel="gather"`` gathers in training too, ``"torchvision"`` never; on other
-devices ``"auto"`` is torchvision's. Pooling chunks of rois on Python threads (tried) made the rest of the frame
-slower (each pool thread's OpenMP team spins after every parallel region).
+``kernel="gather"`` opts into ``modeling/ops/roi_gather.py`` instead of torchvision's kernel (the same samples and
+weights summed by ``embedding_bag`` over channels-last maps: faster on the CPU, equal up to float rounding;
+figures in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -29,15 +19,16 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
-from querytrack.modeling.roi_gather import channels_last, roi_align_gather_levels
+from querytrack.modeling.ops.roi_gather import channels_last, roi_align_gather_levels
+from querytrack.types import make_rois
 
-#: ``MultiLevelRoIAlign`` kernels: ``auto`` = ``gather`` on the CPU in eval mode, ``torchvision`` otherwise.
-ROI_KERNELS = ("auto", "gather", "torchvision")
+#: ``MultiLevelRoIAlign`` kernels: torchvision's ``roi_align`` (default) or the opt-in gather op.
+ROI_KERNELS = ("torchvision", "gather")
 
 
 def is_exporting() -> bool:
     """Whether the model is being traced for export (``torch.export``, ONNX, ``torch.jit.trace``): data-dependent
-    paths, memory layout changes and the CPU inference caches are left out of the graph then."""
+    paths and memory layout changes are left out of the graph then."""
     return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
@@ -57,11 +48,10 @@ def map_roi_levels(boxes: Tensor, num_levels: int, finest_scale: float = 56.0) -
     return lvl.clamp(min=0, max=num_levels - 1).long()
 
 
-def boxes_to_rois(boxes: Tensor) -> Tensor:
-    """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois ``(batch_index, x1, y1, x2, y2)``."""
+def image_major_rois(boxes: Tensor) -> Tensor:
+    """``Tensor[B, N, 4]`` per-image boxes → ``Tensor[B·N, 5]`` rois, image-major (:func:`make_rois`)."""
     b, n, _ = boxes.shape
-    idx = torch.arange(b, device=boxes.device, dtype=boxes.dtype).repeat_interleave(n)
-    return torch.cat([idx[:, None], boxes.reshape(b * n, 4)], dim=1)
+    return make_rois(torch.arange(b, device=boxes.device).repeat_interleave(n), boxes.reshape(b * n, 4))
 
 
 class MultiLevelRoIAlign(nn.Module):
@@ -73,8 +63,8 @@ class MultiLevelRoIAlign(nn.Module):
         sampling_ratio: bilinear samples per bin side (QueryInst: 2).
         finest_scale: see ``map_roi_levels`` (56).
         aligned: half-pixel offset (mmcv default, True).
-        kernel: ``"auto"`` (default: the gather kernel on the CPU in eval mode, torchvision's otherwise),
-            ``"gather"`` or ``"torchvision"`` (module docstring). Outputs agree up to float rounding.
+        kernel: ``"torchvision"`` (default) or ``"gather"`` (``modeling.ops.roi_gather``, opt-in). Outputs agree
+            up to float rounding.
     """
 
     def __init__(
@@ -84,7 +74,7 @@ class MultiLevelRoIAlign(nn.Module):
         sampling_ratio: int = 2,
         finest_scale: float = 56.0,
         aligned: bool = True,
-        kernel: str = "auto",
+        kernel: str = "torchvision",
     ) -> None:
         super().__init__()
         if kernel not in ROI_KERNELS:
@@ -114,60 +104,57 @@ class MultiLevelRoIAlign(nn.Module):
             return feats[0].new_zeros(shape)
         # boxes stay fp32 (bf16 would quantise a 600 px coordinate to 4 px); features are pooled in fp32
         rois = rois.float()
-        levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
         if is_exporting():
+            levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
             return self._all_levels(feats, rois, levels).to(feats[0].dtype)
-        if self.gathers(feats[0].device):
-            mapped = (levels >= 0) & (levels < len(feats))  # a NaN box has no level: its patch stays 0
-            if bool(mapped.all()):
-                out = self._gather(feats, rois, levels)
-            else:
-                idx = torch.nonzero(mapped, as_tuple=True)[0]
-                out = feats[0].new_zeros(shape)
-                if idx.numel():
-                    out = out.index_put((idx,), self._gather(feats, rois[idx], levels[idx]))
-            if torch.is_grad_enabled():
-                counts = torch.bincount(levels[mapped], minlength=len(feats)).tolist()
-                for feat, n in zip(feats, counts, strict=True):
-                    if n == 0 and feat.requires_grad:
-                        out = out + 0.0 * feat.sum()  # the level still gets a (zero) gradient, see below
-            return out
-        # without gradients, patches are written in place (no copy of ``out`` per level), into an uninitialised
-        # tensor when every roi has a level; with them, out-of-place writes keep autograd's view of ``out``
-        in_place = not (torch.is_grad_enabled() and any(f.requires_grad for f in feats))
-        groups = [torch.nonzero(levels == lvl, as_tuple=True)[0] for lvl in range(len(feats))]
-        covered = sum(idx.numel() for idx in groups) == m
-        out = feats[0].new_empty(shape) if in_place and covered else feats[0].new_zeros(shape)
-        for lvl, (feat, idx) in enumerate(zip(feats, groups, strict=True)):
-            if idx.numel() == 0:
-                if feat.requires_grad and not in_place:
-                    # zero-weighted term: the level (and its FPN output conv) still gets a gradient (DDP)
-                    out = out + 0.0 * feat.sum()
+        # a NaN box has no level: it is pooled as an empty box at level 0 and its patch set to 0
+        finite = rois[:, 1:].isfinite().all(dim=1)
+        rois = torch.where(finite[:, None], rois, rois.nan_to_num(0.0, 0.0, 0.0))
+        levels = map_roi_levels(rois[:, 1:], len(feats), self.finest_scale)
+        if self.kernel == "gather":
+            out = self._gather(feats, rois, levels)
+        else:
+            out = self._by_level(feats, rois, levels)
+        return torch.where(finite[:, None, None, None], out, 0.0).to(feats[0].dtype)
+
+    def _by_level(self, feats: list[Tensor], rois: Tensor, levels: Tensor) -> Tensor:
+        """torchvision's ``roi_align`` on each level's rois: ``Tensor[m, 5]`` fp32 rois and ``Tensor[m]`` levels →
+        ``Tensor[m, C, S, S]`` fp32 patches in roi order.
+
+        The rois are sorted by level once; one host sync (the per-level counts) splits them. A level without rois
+        still gets a zero-weighted term so that it (and its FPN output conv) receives a gradient (DDP needs every
+        parameter to get one).
+        """
+        order = torch.argsort(levels, stable=True)
+        counts = torch.bincount(levels, minlength=len(feats)).tolist()
+        sorted_rois = rois[order]
+        parts, start, unused = [], 0, []
+        for lvl, n in enumerate(counts):
+            if n == 0:
+                unused.append(lvl)
                 continue
-            patch = self._pool_level(feats, lvl, rois[idx]).to(out.dtype)
-            out = out.index_put_((idx,), patch) if in_place else out.index_put((idx,), patch)
+            parts.append(self._pool_level(feats, lvl, sorted_rois[start : start + n]))
+            start += n
+        pooled = parts[0] if len(parts) == 1 else torch.cat(parts)
+        out = pooled.index_select(0, torch.argsort(order))
+        for lvl in unused:
+            if feats[lvl].requires_grad and torch.is_grad_enabled():
+                out = out + 0.0 * feats[lvl].sum()
         return out
 
-    def gathers(self, device: torch.device) -> bool:
-        """Whether ``forward`` pools with the gather kernel on ``device`` (in the module's current mode)."""
-        if self.kernel == "gather":
-            return True
-        return (
-            self.kernel == "auto" and device.type == "cpu" and not self.training and self.sampling_ratio > 0
-        )
-
     def pooling_layout(self, feats: list[Tensor]) -> list[Tensor]:
-        """The pyramid in the memory layout ``forward`` reads: channels-last where it gathers, the default layout
-        otherwise (unchanged while exporting). At most one copy per level, shared by every pooling from it."""
+        """The pyramid in the memory layout ``forward`` reads: channels-last for the gather kernel, the default
+        layout otherwise (unchanged while exporting). At most one copy per level, shared by every pooling from
+        it."""
         if is_exporting():
             return feats
-        if self.gathers(feats[0].device):
+        if self.kernel == "gather":
             return channels_last(feats)
         return [f.contiguous() for f in feats]  # torchvision's kernel reads (and would copy to) this layout
 
     def _gather(self, feats: list[Tensor], rois: Tensor, levels: Tensor) -> Tensor:
-        """``Tensor[m, 5]`` fp32 rois with their levels → ``Tensor[m, C, S, S]`` patches by the gather kernel."""
-        return roi_align_gather_levels(
+        """``Tensor[m, 5]`` fp32 rois with their levels → ``Tensor[m, C, S, S]`` fp32 patches (gather op)."""
+        out = roi_align_gather_levels(
             [f.float() for f in feats],
             rois,
             levels,
@@ -175,7 +162,11 @@ class MultiLevelRoIAlign(nn.Module):
             [1.0 / stride for stride in self.strides],
             self.sampling_ratio,
             self.aligned,
-        ).to(feats[0].dtype)
+        )
+        for feat in feats:  # every level gets a gradient, as in ``_by_level``
+            if feat.requires_grad and torch.is_grad_enabled():
+                out = out + 0.0 * feat.sum()
+        return out
 
     def _pool_level(self, feats: list[Tensor], level: int, rois: Tensor) -> Tensor:
         """``Tensor[m, 5]`` rois of pyramid level ``level`` → ``Tensor[m, C, S, S]`` fp32 patches (torchvision)."""

@@ -8,7 +8,7 @@ from querytrack.modeling.box_coder import DELTA_STDS, decode_deltas
 from querytrack.modeling.box_head import DIIHead
 from querytrack.modeling.mask_head import DynamicMaskHead
 from querytrack.modeling.outputs import StageOutput
-from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, boxes_to_rois
+from querytrack.modeling.roi_extractor import MultiLevelRoIAlign, image_major_rois
 from querytrack.modeling.track_head import DynamicTrackHead
 
 
@@ -33,8 +33,8 @@ class DynamicStage(nn.Module):
         dropout: dropout of the box head (0).
         mask_channels: width of the mask head's 3x3 convs and deconv (QueryInst: 256, independent of
             ``hidden_dim``).
-        roi_kernel: RoIAlign kernel of the three poolings (``MultiLevelRoIAlign``: ``auto``, ``gather`` or
-            ``torchvision``).
+        roi_kernel: RoIAlign kernel of the three poolings (``MultiLevelRoIAlign``: ``torchvision`` or the opt-in
+            ``gather``).
     """
 
     def __init__(
@@ -52,7 +52,7 @@ class DynamicStage(nn.Module):
         track_roi_size: int = 7,
         dropout: float = 0.0,
         mask_channels: int = 256,
-        roi_kernel: str = "auto",
+        roi_kernel: str = "torchvision",
     ) -> None:
         super().__init__()
         self.box_roi = MultiLevelRoIAlign(box_roi_size, strides, kernel=roi_kernel)
@@ -70,24 +70,20 @@ class DynamicStage(nn.Module):
             else None
         )
 
-    def forward(
-        self, feats: list[Tensor], boxes: Tensor, query: Tensor, learned_query: bool = False
-    ) -> StageOutput:
+    def forward(self, feats: list[Tensor], boxes: Tensor, query: Tensor) -> StageOutput:
         """Box branch.
 
         Args:
             feats: FPN levels ``Tensor[B, C, H_l, W_l]``, finest first.
             boxes: ``Tensor[B, N, 4]`` b_{t-1}, absolute xyxy (detached by the caller except at stage 0).
             query: ``Tensor[B, N, C]`` q_{t-1}.
-            learned_query: ``query`` is the learned proposal features broadcast over the batch (stage 0); see
-                ``DIIHead.forward``.
 
         Returns:
             The stage's ``StageOutput``; ``boxes`` are ``boxes`` refined by the predicted deltas
             (DeltaXYWH, stds 0.5, 0.5, 1, 1).
         """
-        roi_feats = self.box_roi(feats, boxes_to_rois(boxes))
-        cls_logits, deltas, query_out, attn_feats = self.bbox_head(roi_feats, query, learned_query)
+        roi_feats = self.box_roi(feats, image_major_rois(boxes))
+        cls_logits, deltas, query_out, attn_feats = self.bbox_head(roi_feats, query)
         new_boxes = decode_deltas(deltas.float(), boxes.float(), DELTA_STDS)  # fp32 boxes under autocast
         return StageOutput(cls_logits=cls_logits, boxes=new_boxes, query=query_out, attn_feats=attn_feats)
 

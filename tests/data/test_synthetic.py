@@ -85,3 +85,21 @@ def test_cli_prints_statistics(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "train" in out and "valid" in out and "instances" in out and "occluded_masks" in out
     assert len(json.loads((tmp_path / "valid.json").read_text())["videos"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--max-frames", "8"], "--max-frames 8 is below --min-frames 12"),
+        (["--min-objects", "9"], "--min-objects"),
+    ],
+)
+def test_cli_inverted_range_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "out"), *flags])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err and "internal error" not in err
+    assert not (tmp_path / "out").exists()

@@ -1,4 +1,4 @@
-"""The C-backed RLE parser and intersections agree with the NumPy ones and with pycocotools."""
+"""The NumPy RLE parser and intersections agree with pycocotools."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from querytrack.core import rle_check, rle_parse_c
+from querytrack.core import rle_check
 from querytrack.core.gc_pause import gc_paused
 from querytrack.core.rle import encode_masks, rle_areas
 from querytrack.core.rle_once import ParseOnce
 from querytrack.evaluation import st_iou
-from querytrack.evaluation.mask_runs import MaskRuns
-from querytrack.evaluation.ytvis_eval import evaluate_ap
 from querytrack.testing.fake_results import make_gt, make_results
-
-needs_c = pytest.mark.skipif(not rle_parse_c.available(), reason="pycocotools exports no rleFrString")
 
 
 def _masks(n: int, seed: int, pairs: bool = False) -> list[dict]:
@@ -46,70 +42,55 @@ def _corrupt(rles: list[dict], seed: int) -> list[dict]:
         elif kind == 2:
             c = c + chr(int(rng.integers(48, 112)))
         elif kind == 3:
-            c = c[:j] + "PPPPPP0" + c[j:]  # a 7-character number (value 0): parsed by NumPy, same answer
+            c = c[:j] + "PPPPPP0" + c[j:]  # a 7-character number (value 0)
         elif kind == 4:
-            c = c[:j] + "PPPPP0" + c[j:]  # 6 characters: the C path
+            c = c[:j] + "PPPPP0" + c[j:]  # a 6-character number (value 0)
         out.append({"size": list(r["size"]), "counts": c})
     return out
 
 
-@needs_c
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_c_parser_equals_numpy_parser(seed: int) -> None:
+def test_numpy_parser_reads_what_pycocotools_reads(seed: int) -> None:
+    """Well-formed strings (str or bytes): valid, with pycocotools' areas and runs that add up to the frame.
+    Corrupted ones: those the parser accepts decode in pycocotools to the area the parser computed."""
     good = _masks(150, seed)
-    rles = good + _corrupt(good, seed + 10)
-    rles.append({"size": [30000, 30000], "counts": "0" + "0"})  # over 2^29 pixels: NumPy path, invalid
-    rles.append({"size": [0, 0], "counts": ""})  # empty frame, empty string
-    for r in good[:5]:
-        rles.append({"size": list(r["size"]), "counts": r["counts"].encode()})  # bytes counts
-    v_c, a_c, c_c, n_c = rle_check._parse_chunk(rles)
-    v_n, a_n, c_n, n_n = rle_check._parse_numpy(rles)
-    np.testing.assert_array_equal(v_c, v_n)
-    assert v_c[: len(good)].all() and 0 < v_c[len(good) :].sum() < len(rles) - len(good)
-    first_c, first_n = np.cumsum(n_c) - n_c, np.cumsum(n_n) - n_n
-    for s in np.flatnonzero(v_c).tolist():
-        np.testing.assert_array_equal(
-            c_c[first_c[s] : first_c[s] + n_c[s]], c_n[first_n[s] : first_n[s] + n_n[s]]
-        )
-        assert a_c[s] == a_n[s]
-    np.testing.assert_array_equal(a_c[: len(good)], rle_areas(good).astype(np.int64))
+    bad = _corrupt(good, seed + 10)
+    rles = good + bad + [{"size": list(r["size"]), "counts": r["counts"].encode()} for r in good[:5]]
+    rles.append({"size": [30000, 30000], "counts": "00"})  # runs that do not cover the frame: invalid
+    rles.append({"size": [0, 0], "counts": ""})  # empty frame, empty string: valid
+    valid, area, counts, nums = rle_check._parse_numpy(rles)
+    assert valid[: len(good)].all() and valid[-1] and not valid[-2]
+    assert 0 < valid[len(good) : 2 * len(good)].sum() < len(good)
+    np.testing.assert_array_equal(area[: len(good)], rle_areas(good).astype(np.int64))
+    np.testing.assert_array_equal(area[2 * len(good) : -2], area[:5])  # bytes read as their str
+    first = np.cumsum(nums) - nums
+    for s in np.flatnonzero(valid[:-1]).tolist():
+        h, w = rles[s]["size"]
+        assert int(counts[first[s] : first[s] + nums[s]].astype(np.int64).sum()) == h * w
+        assert int(mask_utils.area(rles[s])) == area[s]
 
 
-def test_pair_intersections_match_pycocotools() -> None:
+def test_pair_intersections_match_pycocotools_merge_and_area() -> None:
+    """``intersector``: exact intersections for pairs in any order, repeats included; malformed strings and
+    masks of different sizes are refused before pycocotools sees them."""
     rles = _masks(120, 5, pairs=True)
-    parsed = rle_check.parse_compressed(rles)
     a, b = np.arange(0, len(rles), 2), np.arange(1, len(rles), 2)
-    want_iou = np.array([mask_utils.iou([rles[i]], [rles[j]], [0])[0, 0] for i, j in zip(a, b, strict=True)])
-    want_inter = [
+    a, b = np.concatenate([a, b, a[:7]]), np.concatenate([b, a, b[:7]])
+    want = [
         int(mask_utils.area(mask_utils.merge([rles[i], rles[j]], True))) for i, j in zip(a, b, strict=True)
     ]
-    runs = MaskRuns.from_parsed(parsed)
-    np.testing.assert_array_equal(runs.intersections(a, b), want_inter)
-    np.testing.assert_array_equal(runs.intersections(b, a), want_inter)  # either mask may walk its runs
-    np.testing.assert_array_equal(runs.area, rle_areas(rles).astype(np.int64))
-    if rle_parse_c.available():
-        table = rle_parse_c.rle_table(
-            parsed.counts, parsed.first, parsed.nums, np.array([r["size"] for r in rles])
-        )
-        np.testing.assert_array_equal(rle_parse_c.pair_ious(table, a, b), want_iou)
-
-
-@pytest.mark.skipif(not rle_parse_c.available(), reason="pycocotools exports no rleIou")
-@pytest.mark.parametrize("workers", [1, 2])
-def test_pair_ious_grouped_by_mask_keep_the_pair_order(workers: int) -> None:
-    """Pairs sharing a ``b`` mask are computed in one call per ``b`` (on one or two threads): every IoU still
-    lands at its own pair, whatever the order and repetition of the pairs."""
-    g = np.random.default_rng(4)
-    blobs = g.random((60, 30, 40)) < g.random((60, 1, 1))  # one frame size, densities from empty to full
-    rles = encode_masks(blobs) + _masks(4, 9)  # and 4 of other sizes (IoU -1 with the rest)
-    parsed = rle_check.parse_compressed(rles)
-    table = rle_parse_c.rle_table(
-        parsed.counts, parsed.first, parsed.nums, np.array([r["size"] for r in rles])
-    )
-    a, b = g.integers(0, 64, 300), g.integers(0, 7, 300)  # ~43 pairs per b mask, repeats included
-    want = np.array([mask_utils.iou([rles[i]], [rles[j]], [0])[0, 0] for i, j in zip(a, b, strict=True)])
-    np.testing.assert_array_equal(rle_parse_c.pair_ious(table, a, b, workers=workers), want)
-    assert rle_parse_c.pair_ious(table, a[:0], b[:0], workers=workers).shape == (0,)
+    once = ParseOnce()
+    pos = once.index(rles)
+    np.testing.assert_array_equal(once.areas[pos], rle_areas(rles).astype(np.int64))
+    intersect = st_iou.intersector(once)
+    np.testing.assert_array_equal(intersect(pos[a], pos[b]), want)
+    assert intersect(pos[:0], pos[:0]).shape == (0,)
+    other = once.index(_masks(1, 99))  # another frame size
+    with pytest.raises(ValueError, match="sizes"):
+        intersect(pos[:1], other)
+    bad = once.index([{"size": [2, 2], "counts": "5"}])  # unterminated: never parsed by pycocotools
+    with pytest.raises(ValueError, match="malformed"):
+        intersect(pos[:1], bad)
 
 
 def test_parse_once_parses_each_string_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,15 +110,9 @@ def test_parse_once_parses_each_string_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert calls == [30, len(rles) - 30]  # the second batch parsed only the new strings, the third nothing
     assert np.array_equal(once.index([rles[3], rles[3]]), [pos[-4], pos[-4]])
     want = rle_check.parse_compressed(rles[::-1])
-    got = once.parsed(pos)
-    np.testing.assert_array_equal(got.valid, want.valid)
+    np.testing.assert_array_equal(once.valid(pos), want.valid)
     np.testing.assert_array_equal(once.areas[pos][want.valid], want.area[want.valid])
-    ok = np.flatnonzero(want.valid)
-    for s in ok.tolist():
-        np.testing.assert_array_equal(
-            got.counts[got.first[s] : got.first[s] + got.nums[s]],
-            want.counts[want.first[s] : want.first[s] + want.nums[s]],
-        )
+    assert [once.rles[p] for p in pos.tolist()] == rles[::-1]
 
 
 def _tracks(seed: int) -> tuple[list[list], list[list]]:
@@ -153,16 +128,23 @@ def _tracks(seed: int) -> tuple[list[list], list[list]]:
 
 
 @pytest.mark.parametrize("seed", [0, 3])
-def test_numpy_fallback_gives_the_same_ious_and_ap(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+def test_track_ious_equal_pycocotools_merge_and_area(seed: int) -> None:
+    """The batched spatio-temporal IoUs equal the official per-frame ``merge`` + ``area`` sums."""
     dt, gt_seqs = _tracks(seed)
-    gt = make_gt(8, num_categories=3, seed=seed, frames=(3, 8), max_objects=4)
-    res = make_results(gt, seed=seed + 1, false_positives=4, max_copies=3)
-    with_c = st_iou.spatio_temporal_iou(dt, gt_seqs), evaluate_ap(gt, res).stats
-    monkeypatch.setattr(rle_parse_c, "available", lambda: False)
-    without = st_iou.spatio_temporal_iou(dt, gt_seqs), evaluate_ap(gt, res).stats
-    np.testing.assert_array_equal(with_c[0], without[0])
-    assert with_c[1] == without[1]
-    assert (with_c[0] > 0).any()
+    got = st_iou.spatio_temporal_iou(dt, gt_seqs)
+    want = np.zeros_like(got)
+    for i, d in enumerate(dt):
+        for j, g in enumerate(gt_seqs):
+            inter = union = 0
+            for a, b in zip(d, g, strict=False):
+                if a is not None and b is not None:
+                    inter += int(mask_utils.area(mask_utils.merge([a, b], True)))
+                    union += int(mask_utils.area(mask_utils.merge([a, b], False)))
+                elif a is not None or b is not None:
+                    union += int(mask_utils.area(a if a is not None else b))
+            want[i, j] = inter / union if union > 0 else 0.0
+    np.testing.assert_array_equal(got, want)
+    assert (got > 0).any()
 
 
 def test_gc_paused_restores_the_collector() -> None:

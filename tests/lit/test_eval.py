@@ -97,9 +97,8 @@ def test_checkpoint_of_other_categories_is_refused(trained: Path, tmp_path: Path
 def test_validation_after_training_steps_equals_a_fresh_evaluation_of_the_checkpoint(
     make_cfg: Callable[..., DictConfig], tmp_path: Path
 ) -> None:
-    """Two epochs, validated after each: the second validation runs on the weights after the fused AdamW steps
-    (the CPU inference caches, packed linear layers and stage 0's query side, are renewed), so its results equal
-    those of the saved checkpoint evaluated in a fresh model."""
+    """Two epochs, validated after each: the second validation runs on the weights after the fused AdamW steps,
+    so its results equal those of the saved checkpoint evaluated in a fresh model."""
     keep_all = ("tracker.det_score_threshold=0", "tracker.new_track_score_threshold=0")
     out = train(
         make_cfg(

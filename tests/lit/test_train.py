@@ -146,3 +146,28 @@ def test_init_checkpoint_compact_detector(
     printed = capsys.readouterr().out
     assert "tiny detector" in printed and "missing" in printed and "track_head" in printed
     assert "AP" in out["metrics"]
+
+
+@pytest.mark.slow  # inductor compiles the detector's kernels on the CPU (minutes on two cores)
+def test_compiled_run_trains_and_evaluates(
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compile=true``: the detector is compiled in place once, before fit; the run trains, validates, and its
+    checkpoint holds the eager parameter names."""
+    import querytrack.lit.module as lit_module
+
+    compiled: list[torch.nn.Module] = []
+    real = lit_module.compile_detector
+
+    def recording(detector: torch.nn.Module) -> torch.nn.Module:
+        compiled.append(detector)
+        return real(detector)
+
+    monkeypatch.setattr(lit_module, "compile_detector", recording)
+    cfg = make_cfg("compile=true", "trainer.max_epochs=1", "logger=none", "callbacks.track_overlay=null")
+    out = train(cfg)
+    assert len(compiled) == 1 and lit_module.is_compiled(compiled[0])
+    assert set(out["metrics"]) >= {"AP", "AP50", "AR10"}
+    last = Path(cfg.output_dir) / "checkpoints" / "last.ckpt"
+    keys = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
+    assert keys and not any("_orig_mod" in k for k in keys)

@@ -95,6 +95,5 @@ def test_proposals_start_as_the_valid_image() -> None:
     assert boxes.shape == (2, 3, 4) and feats.shape == (2, 3, 8)
     assert torch.allclose(boxes[0, 0], torch.tensor([0.0, 0.0, 333.0, 200.0]))
     assert torch.allclose(boxes[1, 2], torch.tensor([0.0, 0.0, 288.0, 160.0]))
-    # the features are the parameter itself, broadcast: stage 0 caches what it derives from them in inference,
-    # keyed on this storage and its version (DIIHead.query_side)
+    # the features are the parameter itself, broadcast over the batch (no copy per image)
     assert feats.data_ptr() == props.init_proposal_features.weight.data_ptr() and feats.stride(0) == 0

@@ -1,10 +1,10 @@
-"""RoIAlign as one weighted gather over channels-last features (the CPU kernel of ``MultiLevelRoIAlign``).
+"""RoIAlign as one weighted gather over channels-last features (``MultiLevelRoIAlign(kernel="gather")``, opt-in).
 
 torchvision's CPU ``roi_align`` walks channel by channel on one thread: each of its bilinear samples reads one
 float per channel, ``H·W`` floats apart. Here the same sum is one ``embedding_bag`` call: the feature map is read
 as a table of ``B·H·W`` rows of ``C`` channels (a view when the map is channels-last), every output bin is one
 bag of ``sr² · 4`` rows (its bilinear samples' four corners) with their weights, and PyTorch sums each bag with
-vector loads over the channels, on every intra-op thread. R50 at 360p, 100 box rois on P2: 24 → 1.6 ms.
+vector loads over the channels, on every intra-op thread (timings: ``docs/benchmarks.md``).
 
 The samples, their clamping and their weights are torchvision's (``roi_align_kernel.cpp``,
 ``bilinear_interpolate``): per axis, sample ``k`` of bin ``p`` lies at ``start + p·bin + (k + ½)·bin / sr``
@@ -94,8 +94,8 @@ def roi_align_gather_levels(
     The taps and weights are computed once for all rois (each with its level's scale and size), in level order,
     so each level's bags are one contiguous slice for its ``embedding_bag``; the patches are then put back in roi
     order. The values are those of :func:`roi_align_gather` on each level's rois (the same bags, summed in the
-    same order), with a handful of tensor ops per call instead of a handful per level (R50 box rois at 360p:
-    2.3 → ~1.5 ms a stage).
+    same order), with a handful of tensor ops per call instead of a handful per level. One host sync: the number
+    of rois per level.
 
     Args:
         feats: ``Tensor[B, C, H_l, W_l]`` fp32 per level (channels-last memory avoids a copy of each map).
@@ -143,10 +143,7 @@ def roi_align_gather_levels(
         parts.append(F.embedding_bag(index[bags], table, per_sample_weights=weight[bags], mode="sum"))
         start += n
     pooled = (parts[0] if len(parts) == 1 else torch.cat(parts)).view(m, s * s * c)
-    if bool((order.diff() < 0).any()):
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(m, device=dev)
-        pooled = pooled[inverse]
+    pooled = pooled.index_select(0, torch.argsort(order))  # back to roi order
     return pooled.view(m, s, s, c).permute(0, 3, 1, 2)
 
 

@@ -1,4 +1,4 @@
-"""The CPU gather RoIAlign: torchvision's samples and weights (rounding apart), gradients, layout, kernel choice."""
+"""The opt-in gather RoIAlign op: torchvision's samples and weights (rounding apart), gradients, layout."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torchvision.ops import roi_align
 
+from querytrack.modeling.ops.roi_gather import roi_align_gather, roi_align_gather_levels
 from querytrack.modeling.roi_extractor import MultiLevelRoIAlign
-from querytrack.modeling.roi_gather import roi_align_gather, roi_align_gather_levels
 
 
 def _rois(m: int, g: torch.Generator, width: float, height: float) -> torch.Tensor:
@@ -72,27 +72,11 @@ def test_multilevel_kernels_agree_and_pooling_layout_is_shared() -> None:
     laid = gather.pooling_layout(feats)
     assert all(f.is_contiguous(memory_format=torch.channels_last) for f in laid)
     assert gather.pooling_layout(laid)[0] is laid[0]  # converting twice copies nothing
-    assert MultiLevelRoIAlign(14, kernel="torchvision").eval().pooling_layout(feats)[0] is feats[0]
+    assert MultiLevelRoIAlign(14).pooling_layout(feats)[0] is feats[0]  # torchvision's kernel: default layout
     out = gather(laid, rois)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, tv, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(gather(feats, rois), out, rtol=0, atol=0)  # any layout in, the same sums
-
-
-def test_auto_kernel_gathers_in_eval_mode_only() -> None:
-    """``auto``: training keeps torchvision's kernel (bit for bit), CPU inference gathers."""
-    g = torch.Generator().manual_seed(6)
-    feats = [torch.randn(1, 4, 128 // s, 160 // s, generator=g) for s in (4, 8, 16, 32)]
-    rois = _rois(30, g, 160, 128)
-    rois[:, 0] = 0
-    auto, tv = MultiLevelRoIAlign(7), MultiLevelRoIAlign(7, kernel="torchvision")
-    assert not auto.gathers(torch.device("cpu")) and auto.pooling_layout(feats)[0] is feats[0]
-    assert torch.equal(auto(feats, rois), tv(feats, rois))
-    auto.eval()
-    assert auto.gathers(torch.device("cpu")) and not auto.gathers(torch.device("meta"))
-    laid = auto.pooling_layout(feats)
-    assert laid[0].is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(auto(laid, rois), tv(feats, rois), rtol=1e-6, atol=1e-6)
 
 
 def test_unknown_kernel_and_adaptive_sampling_are_refused() -> None:
