@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
-import tomllib
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -28,9 +28,12 @@ COMMAND = re.compile(r"(python -m querytrack[\w.]*|querytrack-[a-z-]+)(\s.*)?$")
 
 
 def _scripts() -> dict[str, str]:
-    """Console script → module (``pyproject.toml``'s ``[project.scripts]``)."""
-    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    return {name: target.split(":")[0] for name, target in table.items()}
+    """Console script → module, as installed (``pyproject.toml``'s ``[project.scripts]``)."""
+    return {
+        ep.name: ep.module
+        for ep in entry_points(group="console_scripts")
+        if ep.name.startswith("querytrack-")
+    }
 
 
 def _fenced_lines(text: str) -> list[str]:
@@ -77,7 +80,12 @@ CASES = commands()
 
 def test_the_docs_show_commands() -> None:
     modules = {m for _, m, _ in CASES}
-    assert {"querytrack.run", "querytrack.evaluate_checkpoint", "querytrack.demo", "querytrack.score"} <= modules
+    assert {
+        "querytrack.run",
+        "querytrack.evaluate_checkpoint",
+        "querytrack.demo",
+        "querytrack.score",
+    } <= modules
 
 
 def _first_of_sweeps(overrides: list[str]) -> list[str]:

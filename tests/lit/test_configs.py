@@ -395,7 +395,9 @@ def test_class_defaults_equal_the_yaml() -> None:
     """Where a config spells out a value, it equals the class default, unless the comment gives the reason."""
     tracker = yaml.safe_load((CONF / "tracker" / "default.yaml").read_text())
     del tracker["_target_"]
-    assert tracker == _defaults(Tracker)  # the paper's association = Tracker's defaults, every one spelled out
+    assert tracker == _defaults(
+        Tracker
+    )  # the paper's association = Tracker's defaults, every one spelled out
     model_defaults = _defaults(build_detector) | _defaults(build_querytrack)
     model = yaml.safe_load((CONF / "model" / "querytrack.yaml").read_text())
     differs = {k for k, v in model.items() if k != "_target_" and model_defaults.get(k) != v}
