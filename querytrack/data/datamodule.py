@@ -40,7 +40,6 @@ from querytrack.data.synthetic_coco import ANN_FILE as COCO_ANN_FILE
 from querytrack.data.synthetic_coco import IMAGE_DIR as COCO_IMAGE_DIR
 from querytrack.data.synthetic_coco import ensure_coco_images
 from querytrack.data.synthetic_scene import SyntheticConfig
-from querytrack.data.transforms import build_test_transform
 from querytrack.data.ytvis import YTVISDataset
 
 
@@ -77,7 +76,8 @@ class YTVISDataModule(L.LightningDataModule):
         train_transform: v2 transform for training pairs (see :mod:`querytrack.data.transforms`).
         test_short_size / test_max_size: test-time resize of this dataset (paper: 640/1333, or 360/640 for the R50
             baseline). The LightningModule reads them (``conf/train.yaml``: ``module.test_short_size:
-            ${data.test_short_size}``); here they only make ``test_transform``, as the module resizes each frame.
+            ${data.test_short_size}``) and resizes each frame; the data module keeps them as attributes only, as
+            validation clips yield the original frames.
         batch_size: training pairs per device.
         num_workers: loader workers per device; ``persistent_workers`` keeps them across epochs.
         pin_memory: pin host memory for faster host-to-GPU copies (ignored without CUDA).
@@ -140,7 +140,7 @@ class YTVISDataModule(L.LightningDataModule):
         self.holdout: Holdout | None = None
         self.holdout_record: Path | None = None
         self.train_transform = train_transform
-        self.test_transform = build_test_transform(test_short_size, test_max_size)
+        self.test_short_size, self.test_max_size = test_short_size, test_max_size
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.persistent_workers = persistent_workers and num_workers > 0

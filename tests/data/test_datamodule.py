@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from querytrack.core.config_path import config_dir
 from querytrack.data.datamodule import SyntheticDataModule
 from querytrack.data.datasets import VideoClip
+from querytrack.inference.stream import inference_resize
 from querytrack.types import PairBatch
 
 CONF = config_dir()
@@ -39,7 +40,8 @@ def test_synthetic_datamodule_generates_and_loads(tmp_path: Path) -> None:
     assert isinstance(clip, VideoClip)
     frame = next(iter(clip))
     assert frame.image.shape[-2:] == (48, 64)  # original frames: the tracker resizes
-    assert dm.test_transform(frame.image).shape[-2:] == (96, 128)
+    resize = inference_resize(dm.test_short_size, dm.test_max_size)  # what the module does with the sizes
+    assert resize(frame.image).shape[-2:] == (96, 128)
 
 
 def test_synthetic_datamodule_rejects_unknown_option(tmp_path: Path) -> None:
