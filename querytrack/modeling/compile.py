@@ -34,9 +34,10 @@ def compile_detector(detector: QueryInstDetector, **compile_kwargs: Any) -> Quer
     """
     for part in compiled_parts(detector):
         part.compile(**compile_kwargs)
+    detector.compiled = True  # our own mark (nn.Module keeps its compiled call in a private attribute)
     return detector
 
 
 def is_compiled(detector: QueryInstDetector) -> bool:
     """Whether :func:`compile_detector` has compiled ``detector`` (its backbone has a compiled call)."""
-    return getattr(detector.backbone, "_compiled_call_impl", None) is not None
+    return bool(getattr(detector, "compiled", False))

@@ -413,3 +413,23 @@ def test_class_defaults_equal_the_yaml() -> None:
     aug_defaults = _defaults(build_train_transform)
     assert all(list(aug_defaults[k]) == v if isinstance(v, list) else aug_defaults[k] == v
                for k, v in aug.items() if k != "_target_")  # fmt: skip
+
+
+def test_ddp_and_compile_compose(tmp_path: Path) -> None:
+    """``compile=true trainer=ddp``: the module compiles in place (same parameter names for DDP's buckets) and the
+    trainer is a DDP trainer (a compiled 2-process run takes minutes of compilation on CPU: not run here)."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from querytrack.modeling.compile import is_compiled
+
+    cfg = compose_train(
+        "debug=tiny", "compile=true", "trainer=ddp", "trainer.devices=2", f"output_dir={tmp_path}"
+    )
+    cfg.trainer.merge_with({"accelerator": "cpu", "precision": "32-true"})
+    model = instantiate(cfg.model, num_classes=3)
+    names = [n for n, _ in model.named_parameters()]
+    module = instantiate(cfg.module, model=model, compile=cfg.compile)
+    module.configure_model()
+    assert is_compiled(module.model.detector) and [n for n, _ in module.model.named_parameters()] == names
+    trainer = instantiate(cfg.trainer, logger=False)
+    assert isinstance(trainer.strategy, DDPStrategy) and trainer.num_devices == 2
