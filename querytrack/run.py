@@ -113,17 +113,16 @@ def check_init_fits(cfg: DictConfig) -> None:
         )
 
 
-def load_init_checkpoint(cfg: DictConfig, model: Any, datamodule: Any) -> None:
-    """Load ``cfg.init_checkpoint`` (a shipped ``builtin:NAME``, a named COCO checkpoint, a path or a URL).
+def load_init_checkpoint(cfg: DictConfig, path: Path, model: Any, datamodule: Any) -> None:
+    """Load the init checkpoint at ``path`` (``cfg.init_checkpoint`` resolved: a shipped ``builtin:NAME``, a named
+    COCO checkpoint, a path or a URL).
 
     Our compact checkpoints load as they are; COCO QueryInst weights (mmdetection 2.x / 3.x naming) load without
     the track heads, with the classifier rows of the classes the data set shares with COCO (its class map).
     """
     from querytrack.checkpoints.compact import NotCompactError, load_compact_into
-    from querytrack.checkpoints.download import resolve_init_checkpoint
     from querytrack.checkpoints.mmdet import load_mmdet_checkpoint
 
-    path = resolve_init_checkpoint(str(cfg.init_checkpoint))
     try:
         load_compact_into(model, path)
     except NotCompactError:
@@ -151,8 +150,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if (message := check_frozen_random_layers(cfg)) is not None:
         warnings.warn(message, stacklevel=2)
     if cfg.get("init_checkpoint"):
-        check_init_fits(cfg)  # before minutes of data reading, model building and downloading
+        check_init_fits(cfg)
     datamodule = instantiate(cfg.data, holdout_dir=cfg.output_dir)
+    _ = datamodule.layout  # finds the data from its root, or stops with one line
+    init_path = None
+    if cfg.get("init_checkpoint"):  # before minutes of data reading and model building: fail fast
+        from querytrack.checkpoints.download import resolve_init_checkpoint
+
+        init_path = resolve_init_checkpoint(str(cfg.init_checkpoint))  # downloaded once, checked
     datamodule.prepare_data()
     datamodule.setup("fit")
     accumulate = gradient_accumulation(
@@ -169,8 +174,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.model.get("pretrained", False) and cfg.get("init_checkpoint"):
         print("model.pretrained: no ImageNet download, init_checkpoint holds the backbone's weights")
     model = instantiate(cfg.model, num_classes=datamodule.num_classes, pretrained=pretrained)
-    if cfg.get("init_checkpoint"):
-        load_init_checkpoint(cfg, model, datamodule)
+    if init_path is not None:
+        load_init_checkpoint(cfg, init_path, model, datamodule)
     module = instantiate(cfg.module, model=model, compile=bool(cfg.get("compile", False)))
     ytvis = datamodule.train_set.ytvis
     module.inference_spec = {

@@ -72,3 +72,13 @@ def test_init_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path: Path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "r50" in err[0] and "swin_l" in err[0], proc.stderr
+
+
+def test_unreachable_init_checkpoint_is_one_line_before_the_data_is_read(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/queryinst-0123abcd.pth"  # loopback, nothing listens on the discard port
+    proc = run(tmp_path, "debug=tiny", f"init_checkpoint={url}", timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and url in err[0], proc.stderr
+    assert "querytrack run:" not in proc.stdout  # stopped before the summary (no data read, no model built)
+    assert not list((tmp_path / "cache").glob("weights/*"))  # nothing partial left
