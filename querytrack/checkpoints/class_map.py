@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from querytrack.core.errors import UserError
+
 # COCO 2017 detection categories (id, name); mmdet's 80 classifier rows are these in id order.
 COCO_CATEGORIES: tuple[tuple[int, str], ...] = (
     (1, "person"), (2, "bicycle"), (3, "car"), (4, "motorcycle"), (5, "airplane"), (6, "bus"), (7, "train"),
@@ -73,6 +75,11 @@ COCO_TO_OVIS = {
     1: 1, 2: 21, 3: 25, 4: 22, 5: 23, 6: 25, 8: 25, 9: 24, 17: 3, 18: 4, 19: 5, 20: 6, 21: 7, 22: 8, 23: 9,
     24: 10, 25: 11,
 }  # fmt: skip
+
+
+class ClassMapError(UserError, ValueError):
+    """The data set's categories do not fit the class map (or no such map): one line for the run to print."""
+
 
 #: ``init_checkpoint_class_map`` values: (category names by id 1..N, COCO id -> category id).
 TABLES: dict[str, tuple[tuple[str, ...], dict[int, int]]] = {
@@ -139,7 +146,7 @@ def build_class_map(table: str, category_ids: Sequence[int], class_names: Sequen
             data).
     """
     if table not in TABLES:
-        raise ValueError(f"unknown class map {table!r}: use one of {sorted(TABLES)}")
+        raise ClassMapError(None, f"unknown class map {table!r}: use one of {sorted(TABLES)}")
     names, coco_to_ours = TABLES[table]
     coco_row = {cid: row for row, (cid, _) in enumerate(COCO_CATEGORIES)}
     coco_name = dict(COCO_CATEGORIES)
@@ -150,9 +157,10 @@ def build_class_map(table: str, category_ids: Sequence[int], class_names: Sequen
     for cat_id, name in zip(category_ids, class_names, strict=True):
         if not 1 <= cat_id <= len(names) or _norm(names[cat_id - 1]) != _norm(name):
             expected = names[cat_id - 1] if 1 <= cat_id <= len(names) else "no such id"
-            raise ValueError(
+            raise ClassMapError(
+                None,
                 f"class map {table}: category {cat_id} is {name!r} in the data but {expected!r} in the table "
-                "(is it the right table for this data set?)"
+                "(is it the right table for this data set? data.coco_class_map=null starts every class fresh)",
             )
         cands = sources.get(cat_id, [])
         want = _PREFERRED.get(_norm(name), _norm(name))

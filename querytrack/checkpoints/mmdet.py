@@ -23,6 +23,7 @@ mmdetection's patch-merging weights reordered, by :mod:`querytrack.checkpoints.s
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 
 from querytrack.checkpoints.report import LoadReport, load_mapped
 from querytrack.checkpoints.swin import is_skipped_swin_buffer, swin_key_to_ours
+from querytrack.core.errors import UserError
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^backbone\.(.*)$"), r"backbone.body.\1"),
@@ -46,6 +48,10 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 _WRAPPER_PREFIXES = ("module.",)
 # Keys that carry no weights of ours (3.x data preprocessor buffers if ever persisted).
 _IGNORED = re.compile(r"^(data_preprocessor\.)")
+
+
+class CheckpointReadError(UserError, ValueError):
+    """An init checkpoint file that ``torch.load`` cannot read (truncated, not a checkpoint, needs pickle)."""
 
 
 def mmdet_key_to_ours(key: str) -> str | None:
@@ -99,7 +105,11 @@ def convert_mmdet_state_dict(
 
 def _read_state_dict(source: str | Path | Mapping[str, object], weights_only: bool) -> Mapping[str, Tensor]:
     if isinstance(source, str | Path):
-        ckpt = torch.load(source, map_location="cpu", weights_only=weights_only)
+        try:
+            ckpt = torch.load(source, map_location="cpu", weights_only=weights_only)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointReadError(source, f"not a readable PyTorch checkpoint ({first})") from e
     else:
         ckpt = source
     sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, Mapping) else ckpt

@@ -82,3 +82,12 @@ def test_unreachable_init_checkpoint_is_one_line_before_the_data_is_read(tmp_pat
     assert len(err) == 1 and url in err[0], proc.stderr
     assert "querytrack run:" not in proc.stdout  # stopped before the summary (no data read, no model built)
     assert not list((tmp_path / "cache").glob("weights/*"))  # nothing partial left
+
+
+def test_unreadable_init_checkpoint_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "coco.pth"
+    bad.write_bytes(b"not a checkpoint")
+    proc = run(tmp_path, "debug=tiny", f"init_checkpoint={bad}", timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "not a readable PyTorch checkpoint" in err[0], proc.stderr
