@@ -124,7 +124,8 @@ class YTVISDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         dataset_spec(dataset)  # an unknown name fails here, not after the data was looked for
-        self.root, self.dataset = root, dataset
+        self.root: str | Path | None = root
+        self.dataset = dataset
         self._paths = {"train_ann": train_ann, "train_images": train_images, "val_ann": val_ann,
                        "val_images": val_images}  # fmt: skip
         fields = {f.name for f in dataclasses.fields(HoldoutConfig)}
@@ -324,13 +325,14 @@ class SyntheticDataModule(YTVISDataModule):
     ) -> None:
         super().__init__(root=None, **kwargs)
         self.synthetic_images = synthetic_images
-        self.root = Path(root) if root else default_cache_dir()
+        cache = Path(root) if root else default_cache_dir()
+        self.root = cache
         fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
         unknown = set(synthetic or {}) - fields
         if unknown:
             raise ValueError(f"unknown synthetic set option(s) {sorted(unknown)}; known: {sorted(fields)}")
         self.synthetic_config = SyntheticConfig(**dict(synthetic or {}))
-        folder = self.root / f"synthetic-{self.synthetic_config.digest()}"
+        folder = cache / f"synthetic-{self.synthetic_config.digest()}"
         self.data_dir = folder
         if val_split not in ("valid", "train"):
             raise ValueError(f"val_split must be 'valid' or 'train', got {val_split!r}")
@@ -345,13 +347,15 @@ class SyntheticDataModule(YTVISDataModule):
 
     def prepare_data(self) -> None:
         existed = (self.data_dir / "meta.json").is_file()
-        folder = ensure_synthetic(self.root, self.synthetic_config)
+        folder = ensure_synthetic(Path(self.root or default_cache_dir()), self.synthetic_config)
         with open(folder / "meta.json") as f:
             stats = {k: SplitStats(**v) for k, v in json.load(f)["stats"].items()}
         verb = "using" if existed else "generated"
         print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
         if self.synthetic_images:
-            images = ensure_coco_images(self.root, self.synthetic_images, self.synthetic_config)
+            images = ensure_coco_images(
+                Path(self.root or default_cache_dir()), self.synthetic_images, self.synthetic_config
+            )
             self.image_ann, self.image_root = str(images / COCO_ANN_FILE), str(images / COCO_IMAGE_DIR)
             print(f"synthetic COCO-format images: {images} ({self.synthetic_images} images)", flush=True)
 

@@ -34,7 +34,7 @@ def compile_detector(detector: QueryInstDetector, **compile_kwargs: Any) -> Quer
     """
     for part in compiled_parts(detector):
         part.compile(**compile_kwargs)
-    detector.compiled = True  # our own mark (nn.Module keeps its compiled call in a private attribute)
+    detector.compiled = True  # type: ignore[assignment]  # our own mark (nn.Module keeps its compiled call in a private attribute)
     return detector
 
 
