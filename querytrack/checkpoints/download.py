@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import sys
 import uuid
@@ -47,9 +46,9 @@ from querytrack.checkpoints.registry import (
 )
 from querytrack.core.cli import cli_main
 from querytrack.core.errors import UserError
+from querytrack.core.files import sha256_file
 
 _URL_SCHEMES = ("http://", "https://")
-_CHUNK = 1 << 20
 
 
 def weights_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -67,15 +66,6 @@ def weights_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 def is_url(value: str) -> bool:
     """``value`` is an ``http(s)://`` URL."""
     return value.lower().startswith(_URL_SCHEMES)
-
-
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def init_entry(value: str) -> CheckpointEntry | None:
@@ -142,7 +132,7 @@ def download(
         except (OSError, ValueError) as e:  # connection reset mid-file, bad URL, disk full
             raise UserError(url, f"cannot download ({type(e).__name__}: {_one_line(e)})") from None
         if expected is not None:
-            actual = sha256_of(tmp)
+            actual = sha256_file(tmp)
             if not actual.startswith(expected):
                 raise UserError(
                     url, f"sha256 mismatch: expected {expected}, got {actual} (the download was deleted)"

@@ -10,6 +10,7 @@ run ends, and removed if the run fails, so a folder at the output path always ho
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -83,18 +84,24 @@ def check_outputs(
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` (``os.replace``), else is removed.
+    """Yield a temporary path (unique, beside ``path``); on success it replaces ``path`` (``os.replace``), else
+    is removed.
 
     Raises:
         UserError: the output folder cannot be created or written.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp: Path | None = None
     try:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(path.parent, f"cannot create the output folder ({e.strerror or e})") from None
+        # A unique name (not the process id, which can repeat across the nodes of a job): several processes may
+        # write the same file at once; each replace is atomic, so a reader sees one complete copy.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         try:
             os.replace(tmp, path)
@@ -103,8 +110,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as e:  # writing the temporary file failed (no space, not a folder, no permission)
         raise UserError(path, f"cannot write the output ({e.strerror or e})") from None
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
@@ -204,3 +212,12 @@ def cached_folder(target: str | os.PathLike[str], marker: str, build: Callable[[
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from querytrack.core.errors import UserError
+from querytrack.core.files import sha256_file, write_json_atomic
 from querytrack.data.devsplit import choose_val_videos, split_dataset, video_ids_checksum
 from querytrack.data.synthetic import default_cache_dir
 
@@ -96,38 +96,6 @@ class Holdout:
     reused: bool
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    """Write ``data`` to ``path`` through a uniquely named temporary file in the same folder (``os.replace``).
-
-    Unique names (not the process id, which can repeat across the nodes of a job) let several ranks write the
-    same file at once; each replace is atomic, so a reader sees one complete copy.
-
-    Raises:
-        UserError: the folder cannot be created or written.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise UserError(path, f"cannot write the held-out split ({e.strerror or e})") from None
-
-
 def _cached_ids(path: Path, train_ids: set[int]) -> list[int] | None:
     """The video ids of a cached held-out json, or ``None`` when it is missing or not a usable one."""
     try:
@@ -164,7 +132,7 @@ def make_holdout(
         n = config.size(len(train_ids))
     except ValueError as e:
         raise UserError(train_ann, str(e)) from None
-    source_sha = file_sha256(train_ann)
+    source_sha = sha256_file(train_ann)
     key = hashlib.sha256(json.dumps([source_sha, int(config.seed), n]).encode()).hexdigest()[:16]
     path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "holdout" / f"{key}.json"
     ids = _cached_ids(path, set(train_ids))
