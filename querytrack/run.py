@@ -170,9 +170,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         data_line = f"{hydra_choice('data') or 'data'}: {datamodule.describe()}"
         num_params = count_parameters(cfg.model, datamodule.num_classes)
         print(format_summary(cfg, data_line, datamodule.num_classes, num_params, accumulate))
-    pretrained = bool(cfg.model.get("pretrained", False)) and not cfg.get("init_checkpoint")
-    if cfg.model.get("pretrained", False) and cfg.get("init_checkpoint"):
+    pretrained = bool(cfg.model.get("pretrained", False))
+    if pretrained and init_path is not None:
         print("model.pretrained: no ImageNet download, init_checkpoint holds the backbone's weights")
+        pretrained = False
     model = instantiate(cfg.model, num_classes=datamodule.num_classes, pretrained=pretrained)
     if init_path is not None:
         load_init_checkpoint(cfg, init_path, model, datamodule)
