@@ -15,11 +15,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from querytrack.core.config_path import config_dir
+from tests.hydra_config import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -119,12 +117,9 @@ def test_every_shown_command_composes_or_answers_help(
                 overrides.append(re.sub(r"<[^>]*>", "X", arg))
         if search:
             overrides.append(f"hydra.searchpath=[{','.join(search)}]")
-        GlobalHydra.instance().clear()
-        try:
-            with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-                cfg = compose(HYDRA[module], overrides=_first_of_sweeps(overrides), return_hydra_config=True)
-        finally:
-            GlobalHydra.instance().clear()
+        cfg = compose_config(
+            *_first_of_sweeps(overrides), config_name=HYDRA[module], return_hydra_config=True
+        )
         assert cfg.task_name, where
         return
     main = importlib.import_module(module).main

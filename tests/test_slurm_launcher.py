@@ -5,29 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from querytrack.core.config_path import config_dir
+from tests.hydra_config import compose_config
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the slurm extra")
 
-CONF = config_dir()
 
-
-def _compose(*overrides: str):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(
-                config_name="train",
-                overrides=list(overrides),
-                return_hydra_config=True,
-            )
-    finally:
-        GlobalHydra.instance().clear()
+def _compose(*overrides: str) -> DictConfig:
+    return compose_config(*overrides, return_hydra_config=True)
 
 
 def test_multinode_sweep_composes_with_the_slurm_launcher() -> None:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from querytrack.checkpoints.compact import load_compact, load_compact_into, resolve_checkpoint_path
-from querytrack.core.config_path import config_dir
-
-CONF = config_dir()
+from tests.hydra_config import compose_config
 
 
 def test_shipped_init_is_small_documented_and_fits_the_default_model() -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=synthetic"])
-    GlobalHydra.instance().clear()
+    cfg = compose_config("experiment=synthetic")
     path = resolve_checkpoint_path(cfg.init_checkpoint)
     assert cfg.init_checkpoint == "builtin:synthetic_pretrain" and path.is_file()
     assert path.stat().st_size <= 25 * 2**20

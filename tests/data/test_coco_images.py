@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from querytrack.core.config_path import config_dir
 from querytrack.data.coco_images import CocoFormatError, ImagePairDataset, coco_label_map
 from querytrack.data.collate import collate_pairs
 from querytrack.data.datasets import PairDataset
@@ -184,16 +183,9 @@ def test_synthetic_coco_datamodule(tmp_path: Path) -> None:
 
 
 def test_data_configs_compose() -> None:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from tests.hydra_config import compose_config
 
-    conf = config_dir()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        y21 = compose(config_name="train", overrides=["data=ytvis21_coco"])
-        y19 = compose(config_name="train", overrides=["data=ytvis19_coco"])
-        syn = compose(config_name="train", overrides=["data=synthetic_coco"])
-    GlobalHydra.instance().clear()
+    y21, y19, syn = (compose_config(f"data={d}") for d in ("ytvis21_coco", "ytvis19_coco", "synthetic_coco"))
     assert y21.data.image_category_map == "ytvis21" and y21.data.image_ann.endswith(
         "instances_train2017.json"
     )

@@ -6,13 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from querytrack.core.config_path import config_dir
-
-CONF = config_dir()
+from tests.hydra_config import compose_config
 
 
 @pytest.fixture
@@ -20,21 +16,11 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """``make_cfg(*overrides)`` → the composed train config, outputs and cache under ``tmp_path``."""
 
     def make(*overrides: str) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose(
-                config_name="train",
-                overrides=[
-                    "debug=tiny",
-                    f"data.root={tmp_path / 'cache'}",
-                    f"output_dir={tmp_path / 'run'}",
-                    *overrides,
-                ],
-            )
-        return cfg
+        return compose_config(
+            "debug=tiny", f"data.root={tmp_path / 'cache'}", f"output_dir={tmp_path / 'run'}", *overrides
+        )
 
     yield make
-    GlobalHydra.instance().clear()
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,6 +19,7 @@ from querytrack.inference.tracker import Tracker
 from querytrack.lit.module import QueryTrackModule
 from querytrack.modeling import QueryTrack, build_querytrack
 from querytrack.modeling.detector import build_detector
+from tests.hydra_config import compose_config
 
 CONF = config_dir()
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +44,7 @@ def _options(group: str) -> list[str]:
 
 def compose_train(*overrides: str, config_name: str = "train") -> DictConfig:
     """The composed config as ``python -m querytrack.run OVERRIDES`` sees it (no test shrink)."""
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+    return compose_config(*overrides, config_name=config_name)
 
 
 # --- the bare command and the headline command ---------------------------------------------------------------
@@ -245,10 +239,7 @@ def test_eval_config_composes_with_the_debug_options(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("search", _options("hparams_search"))
 def test_hparams_search_options_define_a_sweep(search: str) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"hparams_search={search}"], return_hydra_config=True)
-    GlobalHydra.instance().clear()
+    cfg = compose_config(f"hparams_search={search}", return_hydra_config=True)
     params = cfg.hydra.sweeper.params
     assert len(params) >= 1 and all("," in str(v) for v in params.values())
     assert cfg.task_name == search

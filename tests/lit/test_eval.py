@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from querytrack.core.config_path import config_dir
 from querytrack.evaluate_checkpoint import CheckpointDataMismatchError, evaluate_checkpoint
 from querytrack.run import train
-
-CONF = config_dir()
+from tests.hydra_config import compose_config
 
 
 @pytest.fixture
@@ -28,19 +24,13 @@ def trained(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> Path:
 
 
 def _eval_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            config_name="eval",
-            overrides=[
-                "debug=tiny",
-                f"data.root={tmp_path / 'cache'}",
-                f"output_dir={tmp_path / 'eval'}",
-                *overrides,
-            ],
-        )
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_config(
+        "debug=tiny",
+        f"data.root={tmp_path / 'cache'}",
+        f"output_dir={tmp_path / 'eval'}",
+        *overrides,
+        config_name="eval",
+    )
 
 
 def _entries(out: dict) -> list:
