@@ -26,10 +26,8 @@ CLI::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import uuid
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
@@ -46,7 +44,7 @@ from querytrack.checkpoints.registry import (
 )
 from querytrack.core.cli import cli_main
 from querytrack.core.errors import UserError
-from querytrack.core.files import sha256_file
+from querytrack.core.files import atomic_path, sha256_file
 
 _URL_SCHEMES = ("http://", "https://")
 
@@ -115,14 +113,10 @@ def download(
     if dst.is_file():
         return dst
     expected = (expected_sha256 or hash_prefix_of(url_filename(url)) or "").lower() or None
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(dst.parent, f"cannot create the weights cache folder ({e.strerror or e})") from None
-    # torch.hub writes to its own ``<tmp>.<uuid>.partial`` beside ``tmp`` and moves it there when complete; ``tmp``
-    # is renamed to ``dst`` only after the hash check, so ``dst`` appears complete and checked, or not at all.
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.download")
-    try:
+    # torch.hub writes to its own ``<tmp>.<uuid>.partial`` beside ``tmp`` and moves it there when complete;
+    # atomic_path renames ``tmp`` to ``dst`` only after the hash check, so ``dst`` appears complete and checked, or
+    # not at all.
+    with atomic_path(dst) as tmp:
         try:
             torch.hub.download_url_to_file(url, str(tmp), hash_prefix=None, progress=progress)
         except HTTPError as e:
@@ -137,13 +131,6 @@ def download(
                 raise UserError(
                     url, f"sha256 mismatch: expected {expected}, got {actual} (the download was deleted)"
                 )
-        try:
-            os.replace(tmp, dst)
-        except OSError as e:
-            raise UserError(dst, f"cannot write to the weights cache ({e.strerror or e})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return dst
 
 
