@@ -25,11 +25,11 @@ def hydra_config_path() -> str:
     Falls back to ``pkg://querytrack.conf`` when neither folder is on disk (e.g. an install Hydra reads through
     the import system), so that Hydra names the package it could not find.
     """
-    if (_INSTALLED / _MARKER).is_file():
+    try:
+        folder = config_dir()
+    except FileNotFoundError:
         return f"pkg://{PACKAGE}"
-    if (_CHECKOUT / _MARKER).is_file():
-        return str(_CHECKOUT)
-    return f"pkg://{PACKAGE}"
+    return str(folder) if folder == _CHECKOUT else f"pkg://{PACKAGE}"
 
 
 def config_dir() -> Path:
