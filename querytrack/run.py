@@ -113,6 +113,21 @@ def check_init_fits(cfg: DictConfig) -> None:
         )
 
 
+def backbone_checkpoint(cfg: DictConfig) -> Path | None:
+    """``backbone.checkpoint``: a local weights file for the backbone alone, or ``None``.
+
+    Raises:
+        UserError: the file does not exist (before the data is read).
+    """
+    value = OmegaConf.select(cfg, "backbone.checkpoint")
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise UserError(value, "no such file (backbone.checkpoint)")
+    return path
+
+
 def load_init_checkpoint(cfg: DictConfig, path: Path, model: Any, datamodule: Any) -> None:
     """Load the init checkpoint at ``path`` (``cfg.init_checkpoint`` resolved: a shipped ``builtin:NAME``, a named
     COCO checkpoint, a path or a URL).
@@ -158,6 +173,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from querytrack.checkpoints.download import resolve_init_checkpoint
 
         init_path = resolve_init_checkpoint(str(cfg.init_checkpoint))  # downloaded once, checked
+    backbone_path = backbone_checkpoint(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
     accumulate = gradient_accumulation(
@@ -174,7 +190,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if pretrained and init_path is not None:
         print("model.pretrained: no ImageNet download, init_checkpoint holds the backbone's weights")
         pretrained = False
+    if pretrained and backbone_path is not None:
+        print("model.pretrained: no download, backbone.checkpoint holds the backbone's weights")
+        pretrained = False
     model = instantiate(cfg.model, num_classes=datamodule.num_classes, pretrained=pretrained)
+    if backbone_path is not None:
+        from querytrack.checkpoints.backbone_weights import load_backbone_weights
+
+        report = load_backbone_weights(model.detector.backbone.body, backbone_path)
+        print(f"backbone.checkpoint={backbone_path}: {report.summary()}")
     if init_path is not None:
         load_init_checkpoint(cfg, init_path, model, datamodule)
     module = instantiate(cfg.module, model=model, compile=bool(cfg.get("compile", False)))

@@ -11,6 +11,9 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from querytrack.modeling.backbone import is_resnet
+from querytrack.modeling.vit_backbone import is_vit
+
 
 def count_parameters(model_cfg: DictConfig, num_classes: int) -> int:
     """Parameters of the model ``model_cfg`` builds, counted on the meta device (no weights are made or loaded)."""
@@ -65,9 +68,16 @@ def format_summary(
     stages = m.get("num_stages", 6)
     hidden = m.get("hidden_dim", 256)
     drop = m.get("drop_path_rate")
+    vit = is_vit(str(m.backbone))
+    backbone_file = OmegaConf.select(cfg, "backbone.checkpoint")
     init = cfg.get("init_checkpoint") or (
-        "ImageNet (timm)" if m.get("pretrained") else "none (random initialisation)"
+        f"backbone from {backbone_file}"
+        if backbone_file
+        else ("timm's pretrained weights" if vit else "ImageNet (timm)")
+        if m.get("pretrained")
+        else "none (random initialisation)"
     )
+    decay = OmegaConf.select(cfg, "module.layer_decay")
     rows = [
         (
             "model",
@@ -78,7 +88,13 @@ def format_summary(
             "backbone",
             f"{m.backbone}"
             + (f", drop path {drop}" if drop else "")
-            + (f", frozen stages {m.frozen_stages}" if "frozen_stages" in m else ""),
+            + (", simple feature pyramid" if vit else "")
+            + (f", layer decay {decay}" if decay is not None else "")
+            + (
+                f", frozen stages {m.frozen_stages}"
+                if "frozen_stages" in m and is_resnet(str(m.backbone))
+                else ""
+            ),
         ),
         ("init", str(init)),
         ("data", data_line),

@@ -52,6 +52,8 @@ class QueryTrackModule(L.LightningModule):
             scales nothing: it keeps the effective batch by gradient accumulation (see ``querytrack.run``).
         weight_decay: AdamW weight decay (QueryInst official: 1e-4); none on norms, biases, embeddings.
         backbone_lr_mult: LR multiplier of the backbone (QueryInst official: 1.0; mmdetection: 0.1).
+        layer_decay: layer-wise LR decay of a ViT backbone (``lit.optim.param_groups``; the ViT backbone options
+            set it, e.g. 0.8 for ViT-L); ``None`` for ResNet / Swin.
         betas: AdamW betas.
         milestones: epochs (fractions allowed) where the LR is multiplied by ``gamma`` (paper: 9, 11 of 12).
         gamma: the step-decay factor.
@@ -79,6 +81,7 @@ class QueryTrackModule(L.LightningModule):
         lr: float = 1.25e-5,
         weight_decay: float = 1e-4,
         backbone_lr_mult: float = 1.0,
+        layer_decay: float | None = None,
         betas: Sequence[float] = (0.9, 0.999),
         milestones: Sequence[float] = (9, 11),
         gamma: float = 0.1,
@@ -154,7 +157,9 @@ class QueryTrackModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self._hp
-        groups = param_groups(self.model, hp.weight_decay, hp.backbone_lr_mult)
+        groups = param_groups(
+            self.model, hp.weight_decay, hp.backbone_lr_mult, layer_decay=hp.get("layer_decay")
+        )
         # fused AdamW (CPU and CUDA): one kernel for all parameters instead of a loop over tensors
         optimizer = torch.optim.AdamW(
             groups, lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay, fused=True

@@ -27,14 +27,49 @@ NO_DECAY_TYPES: tuple[type[nn.Module], ...] = (
 
 
 def param_groups(
-    model: nn.Module, weight_decay: float, backbone_lr_mult: float = 1.0, backbone_prefix: str = "backbone."
+    model: nn.Module,
+    weight_decay: float,
+    backbone_lr_mult: float = 1.0,
+    backbone_prefix: str = "backbone.",
+    layer_decay: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Split trainable parameters into (backbone | rest) × (decay | no decay) groups.
+    """Split trainable parameters into (backbone | rest) × (decay | no decay) groups, and the backbone by layer
+    when ``layer_decay`` is given.
 
-    No weight decay on norms, biases and embeddings (1-D parameters and ``NO_DECAY_TYPES`` modules). Each group
+    No weight decay on norms, biases and embeddings (1-D parameters and ``NO_DECAY_TYPES`` modules), nor on a ViT
+    backbone's position embeddings and class / register tokens (``ViTBackbone.no_weight_decay``). Each group
     carries ``lr_mult``; the schedule multiplies the base LR by it.
+
+    Args:
+        model: the module whose parameters are grouped.
+        weight_decay: AdamW weight decay of the decayed groups.
+        backbone_lr_mult: LR multiplier of every backbone parameter.
+        backbone_prefix: a parameter is the backbone's when its name contains this (after a dot or at the start).
+        layer_decay: layer-wise LR decay of a ViT backbone (ViTDet; BEiT): a parameter of layer ``l``
+            (``ViTBackbone.layer_id``: 0 embeddings, ``i + 1`` block ``i``, ``depth + 1`` the final norm) gets
+            ``backbone_lr_mult × layer_decay ** (depth + 1 - l)``, so block 0 learns at
+            ``layer_decay ** depth`` of the last layer's rate. ``None``: no decay.
+
+    Raises:
+        ValueError: ``layer_decay`` is given but the model has no ViT backbone.
     """
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    from querytrack.modeling.vit_backbone import ViTBackbone
+
+    vits = {name: m for name, m in model.named_modules() if isinstance(m, ViTBackbone)}
+    no_wd = {f"{name}.{n}" if name else n for name, m in vits.items() for n in m.no_weight_decay()}
+    if layer_decay is not None and not vits:
+        raise ValueError("layer_decay applies to ViT backbones only (backbone=vit_...)")
+
+    def layer_scale(full: str) -> tuple[int | None, float]:
+        if layer_decay is None:
+            return None, 1.0
+        for name, vit in vits.items():
+            if full.startswith(f"{name}.") or not name:
+                layer = vit.layer_id(full.removeprefix(f"{name}.") if name else full)
+                return layer, layer_decay ** (vit.depth + 1 - layer)
+        return None, 1.0
+
+    groups: dict[tuple[bool, int, bool], tuple[float, list[nn.Parameter]]] = {}
     seen: set[int] = set()
     for mod_name, module in model.named_modules():
         for p_name, p in module.named_parameters(recurse=False):
@@ -43,16 +78,21 @@ def param_groups(
             seen.add(id(p))
             full = f"{mod_name}.{p_name}" if mod_name else p_name
             is_backbone = f".{backbone_prefix}" in f".{full}"
-            no_decay = isinstance(module, NO_DECAY_TYPES) or p.ndim <= 1
-            groups.setdefault((is_backbone, no_decay), []).append(p)
+            no_decay = isinstance(module, NO_DECAY_TYPES) or p.ndim <= 1 or full in no_wd
+            layer, scale = layer_scale(full)
+            key = (is_backbone, -1 if layer is None else layer, no_decay)
+            groups.setdefault(key, (scale, []))[1].append(p)
     out = []
-    for (is_backbone, no_decay), params in sorted(groups.items()):
+    for (is_backbone, layer, no_decay), (scale, params) in sorted(groups.items()):
+        name = "backbone" if is_backbone else "head"
+        if layer >= 0:
+            name += f"_layer{layer:02d}"
         out.append(
             {
                 "params": params,
                 "weight_decay": 0.0 if no_decay else weight_decay,
-                "lr_mult": backbone_lr_mult if is_backbone else 1.0,
-                "name": f"{'backbone' if is_backbone else 'head'}{'_no_decay' if no_decay else ''}",
+                "lr_mult": (backbone_lr_mult if is_backbone else 1.0) * scale,
+                "name": f"{name}{'_no_decay' if no_decay else ''}",
             }
         )
     return out

@@ -11,7 +11,9 @@ from querytrack.modeling.backbone import TimmBackbone, check_backbone_input
 from querytrack.modeling.neck import FPN
 from querytrack.modeling.outputs import DetectorOutput, StageOutput
 from querytrack.modeling.proposals import LearnedProposals
+from querytrack.modeling.simple_pyramid import SimpleFeaturePyramid
 from querytrack.modeling.stage import DynamicStage
+from querytrack.modeling.vit_backbone import ViTBackbone, is_vit
 from querytrack.types import FrameBatch, make_rois
 
 # QueryInst data preprocessor, RGB, 0-255 units (docs/method.md §1).
@@ -20,7 +22,7 @@ PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
 
 
 class QueryInstDetector(nn.Module):
-    """QueryInst (backbone → FPN → learned proposals → T dynamic stages) with optional track heads.
+    """QueryInst (backbone → FPN / simple pyramid → learned proposals → T dynamic stages) with optional track heads.
 
     Module names follow mmdet where the structure is the same, so that checkpoint import is mostly prefix
     renames: ``backbone.body.*`` ↔ ``backbone.*``, ``neck.fpn.*`` ↔ ``neck.*``, ``proposals.*`` ↔ ``rpn_head.*``,
@@ -28,7 +30,7 @@ class QueryInstDetector(nn.Module):
 
     Args:
         backbone: feature extractor publishing ``channels`` and ``strides``.
-        neck: FPN on the backbone levels.
+        neck: FPN on the backbone levels (ResNet, Swin), or a simple feature pyramid on a ViT's one map.
         proposals: learned boxes and query features.
         stages: the T dynamic stages (no weight sharing).
         mask_topk: number of queries whose masks and track embeddings ``forward`` computes (None: all N).
@@ -42,8 +44,8 @@ class QueryInstDetector(nn.Module):
     def __init__(
         self,
         *,
-        backbone: TimmBackbone,
-        neck: FPN,
+        backbone: TimmBackbone | ViTBackbone,
+        neck: FPN | SimpleFeaturePyramid,
         proposals: LearnedProposals,
         stages: list[DynamicStage],
         mask_topk: int | None = 10,
@@ -184,12 +186,14 @@ def build_detector(
     drop_path_rate: float | None = None,
     mask_channels: int = 256,
     roi_kernel: str = "torchvision",
+    activation_checkpointing: bool = False,
 ) -> QueryInstDetector:
     """Build a QueryInst/QueryTrack detector from plain keyword arguments (Hydra target).
 
     Args:
         backbone: ``r18``, ``r50``, ``r101``, ``x101``, ``swin_t``, ``swin_s``, ``swin_b``, ``swin_l`` (see
-            ``querytrack.modeling.backbone.BACKBONES``) or a timm name with default out indices.
+            ``querytrack.modeling.backbone.BACKBONES``; FPN neck), or a timm ViT such as
+            ``vit_large_patch14_dinov2`` (``modeling.vit_backbone``; simple feature pyramid neck).
         num_queries: N (100 or 300).
         num_classes: K (40 for YouTube-VIS, 80 for COCO).
         with_track_head: add a DynamicConv track head to every stage.
@@ -209,19 +213,29 @@ def build_detector(
             narrows it, see ``conf/model/small.yaml``).
         roi_kernel: RoIAlign kernel (``modeling.roi_extractor``): ``torchvision`` (default) or the opt-in
             ``gather`` (``modeling.ops.roi_gather``); they agree up to float rounding.
+        activation_checkpointing: ViT backbones only: recompute the blocks in the backward pass (less memory).
 
     Returns:
         A ``QueryInstDetector``.
     """
-    bb = TimmBackbone(
-        backbone,
-        pretrained=pretrained,
-        frozen_stages=frozen_stages,
-        norm_eval=norm_eval,
-        drop_path_rate=drop_path_rate,
-    )
-    neck = FPN(bb.channels, hidden_dim)
-    strides = tuple(bb.strides)
+    bb: TimmBackbone | ViTBackbone
+    neck: FPN | SimpleFeaturePyramid
+    if is_vit(backbone):
+        bb = ViTBackbone(backbone, pretrained, drop_path_rate, activation_checkpointing)
+        neck = SimpleFeaturePyramid(bb.channels[0], hidden_dim)
+        strides = tuple(neck.strides)
+    else:
+        if activation_checkpointing:
+            raise ValueError("activation_checkpointing applies to ViT backbones only")
+        bb = TimmBackbone(
+            backbone,
+            pretrained=pretrained,
+            frozen_stages=frozen_stages,
+            norm_eval=norm_eval,
+            drop_path_rate=drop_path_rate,
+        )
+        neck = FPN(bb.channels, hidden_dim)
+        strides = tuple(bb.strides)
     stages = [
         DynamicStage(
             num_classes,

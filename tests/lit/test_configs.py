@@ -98,19 +98,40 @@ def test_precision_resolver_follows_cuda(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize("backbone", _options("backbone"))
 def test_backbone_switches_only_the_backbone(backbone: str) -> None:
-    """``backbone=X`` changes the model's backbone keys and the init, nothing else."""
+    """``backbone=X`` changes the model's backbone keys, the init and (ViTs) the layer decay, nothing else."""
     base = OmegaConf.to_container(compose_train("backbone=r18"))
     cfg = OmegaConf.to_container(compose_train(f"backbone={backbone}"))
     assert cfg["model"]["backbone"] == backbone  # type: ignore[index]
-    own = {"backbone", "frozen_stages", "norm_eval", "drop_path_rate", "pretrained"}
+    own = {
+        "backbone",
+        "frozen_stages",
+        "norm_eval",
+        "drop_path_rate",
+        "pretrained",
+        "activation_checkpointing",
+    }
     changed = {k for k in set(cfg) | set(base) if k not in ("model",) and cfg.get(k) != base.get(k)}  # type: ignore[union-attr]
-    assert changed <= {"init_checkpoint"}
+    assert changed <= {"init_checkpoint", "module"}
+    module_changed = {k for k, v in cfg["module"].items() if base["module"].get(k) != v}  # type: ignore[index,union-attr]
+    assert module_changed <= {"layer_decay"} and (bool(module_changed) == backbone.startswith("vit_"))
     model_changed = {
         k
         for k in set(cfg["model"]) | set(base["model"])  # type: ignore[index]
         if cfg["model"].get(k) != base["model"].get(k)  # type: ignore[index]
     }
     assert model_changed <= own
+
+
+def test_vit_backbone_is_the_papers_recipe_on_a_vit() -> None:
+    """``backbone=vit_large_patch14_dinov2``: the paper's data, schedule and heads; the ViT from timm's DINOv2
+    weights (no COCO QueryInst exists for it), ViTDet's layer decay and drop path for ViT-L."""
+    paper, cfg = compose_train(), compose_train("backbone=vit_large_patch14_dinov2")
+    assert cfg.model.backbone == "vit_large_patch14_dinov2" and cfg.model.pretrained
+    assert cfg.module.layer_decay == 0.8 and cfg.model.drop_path_rate == 0.4 and cfg.init_checkpoint is None
+    for key in ("data", "augmentation", "schedule", "trainer", "tracker", "effective_batch_size"):
+        assert OmegaConf.select(cfg, key) == OmegaConf.select(paper, key), key
+    assert cfg.module.lr == paper.module.lr and cfg.model.num_queries == 300 and cfg.model.num_stages == 6
+    assert cfg.backbone.checkpoint is None
 
 
 def test_model_querytrack_alone_keeps_the_backbone_group() -> None:
@@ -138,14 +159,16 @@ def _shrink(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-@pytest.mark.parametrize("backbone", ["r18", "r50", "swin_t"])
+@pytest.mark.parametrize("backbone", ["r18", "r50", "swin_t", "vit_small_patch14_dinov2"])
 def test_backbone_options_instantiate(backbone: str, tmp_path: Path) -> None:
     cfg = _shrink(compose_train(f"backbone={backbone}", f"output_dir={tmp_path}"))
     assert isinstance(instantiate(cfg.model, num_classes=5), QueryTrack)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone", sorted(set(_options("backbone")) - {"r18", "r50", "swin_t"}))
+@pytest.mark.parametrize(
+    "backbone", sorted(set(_options("backbone")) - {"r18", "r50", "swin_t", "vit_small_patch14_dinov2"})
+)
 def test_large_backbone_options_instantiate(backbone: str, tmp_path: Path) -> None:
     cfg = _shrink(compose_train(f"backbone={backbone}", f"output_dir={tmp_path}"))
     assert isinstance(instantiate(cfg.model, num_classes=40), QueryTrack)
@@ -222,9 +245,9 @@ def test_debug_options_shrink_any_choice(debug: str, base: tuple[str, ...], tmp_
     if debug == "smoke":  # keeps the data that was chosen, shrinks the rest
         expected = compose_train(*base).data._target_
         assert cfg.data._target_ == expected and cfg.init_checkpoint is None
-        assert (
-            cfg.model.backbone == "r18" and cfg.model.num_stages == 2 and cfg.trainer.limit_train_batches == 4
-        )
+        chosen = compose_train(*base).model.backbone  # the chosen backbone, small heads, no download
+        assert cfg.model.backbone == chosen and not cfg.model.pretrained
+        assert cfg.model.num_stages == 2 and cfg.trainer.limit_train_batches == 4
         assert "csv" in cfg.logger and "wandb" not in cfg.logger
     if debug == "tiny":  # the tiny synthetic set, unless the command line names another data option
         synthetic = not any(o.startswith("data=") for o in base)

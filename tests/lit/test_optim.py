@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
 
 from querytrack.lit.optim import build_step_scheduler, param_groups, step_warmup_factor
+from querytrack.modeling.detector import build_detector
 from querytrack.run import gradient_accumulation
 
 
@@ -66,3 +69,43 @@ def test_gradient_accumulation() -> None:
     assert gradient_accumulation(4, 1, 1, 4) == 1
     with pytest.raises(ValueError, match="not a multiple"):
         gradient_accumulation(32, 1, 3, 2)
+
+
+def test_layer_decay_groups_of_a_vit_backbone() -> None:
+    """ViTDet's rule: block ``i`` at ``decay ** (depth - i)``, embeddings ``decay ** (depth + 1)``, the final norm
+    and the heads at 1; no weight decay on norms, biases, position embedding and class token."""
+    det = build_detector(
+        "vit_small_patch14_dinov2", num_queries=4, num_classes=3, num_stages=1, hidden_dim=32
+    )
+    decay, depth = 0.7, 12
+    groups = param_groups(det, weight_decay=0.05, backbone_lr_mult=0.5, layer_decay=decay)
+    by_param = {id(p): g for g in groups for p in g["params"]}
+    assert len(by_param) == sum(1 for p in det.parameters() if p.requires_grad)  # each once
+    body: Any = det.backbone.body
+    first_block = body.blocks[0].attn.qkv.weight
+    assert by_param[id(first_block)]["lr_mult"] == pytest.approx(0.5 * decay**depth)
+    assert by_param[id(body.blocks[depth - 1].mlp.fc1.weight)]["lr_mult"] == pytest.approx(0.5 * decay)
+    for p in (body.pos_embed, body.cls_token, body.patch_embed.proj.weight):
+        assert by_param[id(p)]["lr_mult"] == pytest.approx(0.5 * decay ** (depth + 1))
+    assert by_param[id(body.norm.weight)]["lr_mult"] == pytest.approx(0.5)
+    assert by_param[id(det.neck.output[0][0].weight)]["lr_mult"] == 1.0  # the pyramid is a head
+    no_wd = [
+        body.pos_embed,
+        body.cls_token,
+        body.norm.weight,
+        body.blocks[0].attn.qkv.bias,
+        body.blocks[0].ls1.gamma,
+    ]
+    assert all(by_param[id(p)]["weight_decay"] == 0.0 for p in no_wd)
+    assert by_param[id(first_block)]["weight_decay"] == 0.05
+    assert by_param[id(det.neck.output[0][0].weight)]["weight_decay"] == 0.05
+    names = [g["name"] for g in groups]
+    assert (
+        len(names) == len(set(names)) and "backbone_layer01" in names and "backbone_layer00_no_decay" in names
+    )
+
+
+def test_layer_decay_needs_a_vit_backbone() -> None:
+    det = build_detector("r18", num_queries=4, num_classes=3, num_stages=1, hidden_dim=32)
+    with pytest.raises(ValueError, match="ViT"):
+        param_groups(det, weight_decay=0.05, layer_decay=0.8)

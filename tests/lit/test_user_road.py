@@ -91,3 +91,40 @@ def test_unreadable_init_checkpoint_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "not a readable PyTorch checkpoint" in err[0], proc.stderr
+
+
+def test_vit_backbone_smoke_run_from_a_local_weights_file(tmp_path: Path) -> None:
+    """``backbone=vit_small_patch14_dinov2 experiment=synthetic debug=smoke`` (on a tiny synthetic set) with the
+    DINOv2 weights in a local file, as an offline cluster has them: loaded with a report, trained, scored."""
+    import timm
+    import torch
+
+    weights = tmp_path / "vit_small_patch14_dinov2.pt"
+    torch.save(timm.create_model("vit_small_patch14_dinov2", num_classes=0).state_dict(), weights)
+    tiny = ("num_train_videos=4", "num_valid_videos=1", "min_frames=4", "max_frames=5")
+    proc = run(
+        tmp_path,
+        "backbone=vit_small_patch14_dinov2",
+        "experiment=synthetic",
+        "debug=smoke",
+        *(f"data.synthetic.{kv}" for kv in tiny),
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        f"backbone.checkpoint={weights}",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "vit_small_patch14_dinov2, simple feature pyramid, layer decay 0.7" in out
+    assert f"init      backbone from {weights}" in out
+    assert f"backbone.checkpoint={weights}: checkpoint import: 174 mapped, 0 missing, 0 unexpected" in out
+    assert out.count(TABLE) == 1
+
+
+def test_missing_backbone_weights_file_is_one_line_before_the_data_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "dinov2_vits14_pretrain.pth"
+    overrides = ("backbone=vit_small_patch14_dinov2", "experiment=synthetic", f"backbone.checkpoint={missing}")
+    proc = run(tmp_path, *overrides, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and str(missing) in err[0] and "no such file" in err[0], proc.stderr
+    assert "querytrack run:" not in proc.stdout and not (tmp_path / "cache").exists()  # no synthetic set made
