@@ -122,7 +122,11 @@ def test_vit_backbone_smoke_run_from_a_local_weights_file(tmp_path: Path) -> Non
 
 def test_missing_backbone_weights_file_is_one_line_before_the_data_is_read(tmp_path: Path) -> None:
     missing = tmp_path / "dinov2_vits14_pretrain.pth"
-    overrides = ("backbone=vit_small_patch14_dinov2", "experiment=synthetic", f"backbone.checkpoint={missing}")
+    overrides = (
+        "backbone=vit_small_patch14_dinov2",
+        "experiment=synthetic",
+        f"backbone.checkpoint={missing}",
+    )
     proc = run(tmp_path, *overrides, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     err = proc.stderr.strip().splitlines()
