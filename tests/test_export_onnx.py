@@ -132,3 +132,24 @@ def test_an_older_graph_gets_the_embeddings_of_its_mask_indices() -> None:
     det.session, det.meta = _Session(), {}
     out = det(torch.zeros((1, 3, 32, 32), dtype=torch.uint8), torch.tensor([[32, 32]]))
     assert out.track_embeddings.shape == (1, 2, 3) and out.track_embeddings[0, :, 0].tolist() == [3.0, 0.0]
+
+
+def test_vit_backbone_exports_with_a_dynamic_size(tmp_path: Path) -> None:
+    """A DINOv2 (patch 14) detector: the position-embedding interpolation, the padding to the patch and the
+    resampling to stride 16 follow the input size in the graph, so ONNX Runtime equals PyTorch at other sizes."""
+    ckpt = make_tiny_ckpt(tmp_path / "vit.ckpt", backbone="vit_small_patch14_dinov2", mask_topk=4)
+    onnx_model = OnnxDetector(export_onnx(ckpt, tmp_path / "vit.onnx", example_size=(64, 96)))
+    torch_model = load_for_inference(ckpt).model.detector
+    for h, w in ((64, 96), (160, 96)):  # 160 px: 12 tokens of 14, padded; not the traced size
+        images = torch.randint(
+            0, 256, (1, 3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(h)
+        )
+        sizes = torch.tensor([[h - 5, w - 17]])
+        with torch.no_grad():
+            ref = torch_model(images, sizes)
+        got = onnx_model(images, sizes)
+        assert torch.equal(got.mask_indices, ref.mask_indices)
+        for name in OUTPUT_NAMES:  # boxes are pixels (up to ~160): 1e-3 absolute is 1e-5 relative
+            torch.testing.assert_close(
+                getattr(got, name).float(), getattr(ref, name).float(), rtol=1e-4, atol=1e-3
+            )
