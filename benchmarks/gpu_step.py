@@ -1,7 +1,7 @@
-"""GPU check: bf16 training step time and peak memory (r50 / swin_l), and one streaming validation pass.
+"""GPU check: bf16 training step time and peak memory (r50 / swin_l / ViT-L), and one streaming validation pass.
 
 Needs a CUDA device (``python benchmarks/gpu_step.py``; skipped with a note otherwise). For each backbone it
-builds the paper-size QueryTrack (6 stages, 256 channels; 100 queries for r50, 300 for swin_l; 40 classes, no
+builds the paper-size QueryTrack (6 stages, 256 channels; 100 queries for r50, 300 for the others; 40 classes, no
 pretrained download), trains on synthetic 360 x 640 pairs (batch 2 per device) under ``torch.autocast(bf16)``
 with fused AdamW, and reports the median step time and the peak allocated memory. Then it tracks one synthetic
 validation video through ``track_video`` (per-frame streaming) and scores it with ``evaluate_ytvis``.
@@ -32,7 +32,7 @@ from querytrack.modeling import build_querytrack
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbones", nargs="+", default=["r50", "swin_l"])
+    p.add_argument("--backbones", nargs="+", default=["r50", "swin_l", "vit_large_patch14_dinov2"])
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--smoke", action="store_true", help="tiny model on CPU: checks the script, not the GPU")
@@ -66,10 +66,10 @@ def main() -> None:
         ]
         valid = YTVISDataset(root / "valid.json", root / "valid" / "JPEGImages")
         print(
-            f"{'backbone':<8} {'queries':>7} {'params M':>9} {'step s (median)':>16} {'peak GiB':>9} {'val frames/s':>13} {'val AP':>7}"
+            f"{'backbone':<24} {'queries':>7} {'params M':>9} {'step s (median)':>16} {'peak GiB':>9} {'val frames/s':>13} {'val AP':>7}"
         )
         for name in args.backbones:
-            nq = 300 if name.startswith("swin") else 100
+            nq = 100 if name.startswith("r") else 300
             model = (
                 build_querytrack(backbone=name, num_queries=nq, num_classes=5, pretrained=False, **tiny)
                 .to(dev)
@@ -109,7 +109,7 @@ def main() -> None:
             ap = evaluate_ytvis(root / "valid.json", entries, per_category=False)["AP"] if entries else 0.0
             n_params = sum(q.numel() for q in model.parameters()) / 1e6
             med = statistics.median(times[2:])
-            print(f"{name:<8} {nq:>7} {n_params:>9.1f} {med:>16.3f} {peak:>9.2f} {fps:>13.1f} {ap:>7.3f}")
+            print(f"{name:<24} {nq:>7} {n_params:>9.1f} {med:>16.3f} {peak:>9.2f} {fps:>13.1f} {ap:>7.3f}")
             del model, opt
             if dev.type == "cuda":
                 torch.cuda.empty_cache()

@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 ORDER: list[tuple[str, list[str]]] = [
     ("data.py", []),
     ("detector.py", ["--threads", "2"]),
+    ("backbones.py", ["--threads", "2"]),
     ("tracking.py", ["--height", "360", "--width", "640"]),
     ("evaluation.py", ["--workload", "dense"]),
     ("evaluation.py", ["--workload", "ytvis"]),
