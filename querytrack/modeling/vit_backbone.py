@@ -60,8 +60,8 @@ class ViTBackbone(nn.Module):
         pretrained: load timm's pretrained weights (needs the hub or its cache; off in tests).
         drop_path_rate: stochastic depth of the blocks (``None``: timm's default, 0).
         activation_checkpointing: recompute each block in the backward pass instead of storing its
-            activations (timm's ``set_grad_checkpointing``): less memory for ViT-L at 640 px, ~30 % more
-            compute per training step.
+            activations (timm's ``set_grad_checkpointing``): memory for ViT-L on large frames, for one more
+            forward pass of the blocks per training step.
     """
 
     def __init__(

@@ -218,7 +218,16 @@ def test_experiment_options_compose(experiment: str, tmp_path: Path) -> None:
     cfg = compose_train(f"experiment={experiment}", f"output_dir={tmp_path}")
     if experiment.startswith("ytvis"):
         assert cfg.task_name == experiment and cfg.model.num_stages == 6 and cfg.model.hidden_dim == 256
-        assert cfg.module.lr == 1.25e-5 and cfg.effective_batch_size == 32
+        assert cfg.effective_batch_size == 32
+        vit = (
+            "_vit_" in experiment
+        )  # heads from scratch on a self-supervised ViT: experiments/ytvis21_vit_dinov2
+        assert cfg.module.lr == (5e-5 if vit else 1.25e-5) and cfg.module.weight_decay == (
+            0.05 if vit else 1e-4
+        )
+        assert (cfg.module.get("layer_decay") is not None) == vit and (cfg.init_checkpoint is None) == vit
+    if experiment in ("ytvis21_vit_l_dinov2", "ytvis21_vit_l_dinov3"):
+        assert cfg.model.activation_checkpointing and cfg.module.layer_decay == 0.8
     if experiment == "ytvis21_r50_100q":
         assert cfg.model.num_queries == 100 and cfg.data.test_short_size == 360 and not cfg.augmentation.crop
         assert cfg.init_checkpoint == "queryinst_r50_fpn_mstrain_480-800_3x_coco"
