@@ -3,6 +3,7 @@ inputs that are no multiple of the patch, the stride-14 → 16 resampling, drop 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,9 +11,11 @@ import timm
 import torch
 from torch import Tensor
 
+from querytrack.modeling import build_querytrack
 from querytrack.modeling.detector import build_detector
 from querytrack.modeling.simple_pyramid import SimpleFeaturePyramid
 from querytrack.modeling.vit_backbone import ViTBackbone, is_vit
+from querytrack.types import PairBatch
 
 SMALL_HEADS: dict[str, Any] = dict(
     num_queries=6,
@@ -118,3 +121,24 @@ def test_pyramid_alone() -> None:
         (2, 32, 6, 10),
         (2, 32, 3, 5),
     ]
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_training_step_reaches_every_parameter(pair_factory: Callable[..., PairBatch], bf16: bool) -> None:
+    """Every ViT and pyramid parameter gets a gradient (DDP without find_unused_parameters), also under bf16
+    autocast (the GPU default; CPU autocast here)."""
+    torch.manual_seed(0)
+    model = build_querytrack(
+        backbone="vit_small_patch14_dinov2",
+        num_queries=6,
+        num_classes=5,
+        num_stages=1,
+        embed_dim=8,
+        hidden_dim=32,
+    ).train()
+    pair = pair_factory([(100, 167), (80, 144)], [2, 1], [1, 2])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        losses = model.loss(pair)
+    assert torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    assert [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None] == []
