@@ -53,9 +53,8 @@ def param_groups(
     Raises:
         ValueError: ``layer_decay`` is given but the model has no ViT backbone.
     """
-    from querytrack.modeling.vit_backbone import ViTBackbone
-
-    vits = {name: m for name, m in model.named_modules() if isinstance(m, ViTBackbone)}
+    # layered backbones (``modeling.vit_backbone.ViTBackbone``): ``layer_id(name)``, ``depth``, ``no_weight_decay()``
+    vits: dict[str, Any] = {n: m for n, m in model.named_modules() if callable(getattr(m, "layer_id", None))}
     no_wd = {f"{name}.{n}" if name else n for name, m in vits.items() for n in m.no_weight_decay()}
     if layer_decay is not None and not vits:
         raise ValueError("layer_decay applies to ViT backbones only (backbone=vit_...)")
