@@ -48,10 +48,6 @@ RleValid = Callable[[list[dict[str, Any]]], np.ndarray]
 # valid [S], area [S], counts [N] or None, nums [S] (runs contiguous, in string order)
 _Parsed = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]
 
-#: The signed value of a number's last character (``byte - 48``): its 5 low bits, minus 32 when bit 0x10 (the
-#: sign) is set. Indexed by any byte, so that every byte has an entry (those above 63 make the string invalid).
-_SIGNED_LAST = np.array([(b & 0x1F) - (0x20 if b & 0x10 else 0) for b in range(256)], dtype=np.int64)
-
 
 def _empty(n: int, runs: bool) -> _Parsed:
     z = np.zeros(n, dtype=np.int64)
@@ -83,7 +79,7 @@ def _joined(rles: list[dict[str, Any]]) -> tuple[bytes, np.ndarray]:
     return b"".join(strs), np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
 
 
-def _numbers(c: np.ndarray, lens: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _numbers(c: np.ndarray, lens: np.ndarray, ok: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Decode the numbers of concatenated strings (5-bit little-endian groups, see :func:`_parse_numpy`).
 
     Args:
@@ -93,7 +89,8 @@ def _numbers(c: np.ndarray, lens: np.ndarray, ok: np.ndarray) -> tuple[np.ndarra
             or a number longer than 7 characters (35 bits: no valid count of a frame below 2³¹ pixels).
 
     Returns:
-        ``vals [N]`` int64 every number (before the delta coding), strings one after another, and
+        ``chains``: the numbers (before the delta coding; strings one after another, ``N`` in all) at even and
+        at odd positions, ``[ceil(N / 2)]`` and ``[floor(N / 2)]`` int64 (the delta coding's two chains), and
         ``nums [S]`` int64 numbers per string.
     """
     str_end = np.cumsum(lens) - 1  # each string's last byte (-1 or the previous one's for an empty string)
@@ -104,9 +101,10 @@ def _numbers(c: np.ndarray, lens: np.ndarray, ok: np.ndarray) -> tuple[np.ndarra
     end = c < 32  # the last character of a number (no 0x20 "more follows" bit; bytes above 63 are invalid)
     ok[np.flatnonzero(nonempty)[~end[ends]]] = False  # a string's last number is not terminated
     end[ends] = True  # numbers never run across strings
-    # Almost every number is one character: decode each number's last character, then add the lower groups of
-    # the few longer ones from their continuation characters.
-    vals = _SIGNED_LAST[c[end]]
+    # Almost every number is one character: take each number's last character as a signed 5-bit value (bit 0x10
+    # is the sign), then add the lower groups of the few longer ones from their continuation characters.
+    last = ((c[end] & np.uint8(0x1F)) ^ np.uint8(0x10)).view(np.int8) - np.int8(0x10)
+    chains = [last[par::2].astype(np.int64) for par in (0, 1)]
     cont = np.flatnonzero(~end)  # [K] positions of the continuation characters, ascending
     # number of the string's last number: its last byte's position less the continuation bytes before it
     num_end = str_end - np.searchsorted(cont, str_end)
@@ -116,13 +114,16 @@ def _numbers(c: np.ndarray, lens: np.ndarray, ok: np.ndarray) -> tuple[np.ndarra
         head = np.flatnonzero(np.diff(number, prepend=-1))  # [L] first continuation character per long number
         extra = np.diff(head, append=cont.size)  # [L] characters of the number less one
         group = np.arange(cont.size) - np.repeat(head, extra)  # [K] 5-bit group of the character (0 = lowest)
-        low = (c[cont] & 0x1F).astype(np.int64) << (5 * np.minimum(group, 6))
+        low = np.add.reduceat((c[cont] & 0x1F).astype(np.int64) << (5 * np.minimum(group, 6)), head)
         which = number[head]
-        vals[which] = (vals[which] << (5 * np.minimum(extra, 6))) + np.add.reduceat(low, head)
+        for par in (0, 1):
+            at = which % 2 == par
+            x, i = chains[par], which[at] // 2
+            x[i] = (x[i] << (5 * np.minimum(extra[at], 6))) + low[at]
         too_long = which[extra > 6]
         if too_long.size:
             ok[_owners(num_end, too_long)] = False
-    return vals, nums
+    return chains, nums
 
 
 def _parse_numpy(rles: list[dict[str, Any]], runs: bool = False) -> _Parsed:
@@ -159,22 +160,25 @@ def _parse_numpy(rles: list[dict[str, Any]], runs: bool = False) -> _Parsed:
     c = np.frombuffer(joined, dtype=np.uint8) - np.uint8(48)
     if c.size == 0:
         return (ok & (hw == 0), *_empty(n, runs)[1:])
-    vals, nums = _numbers(c, lens, ok)
+    chains, nums = _numbers(c, lens, ok)
     # Delta coding: count[0] = x[0]; count[m] = x[m] + count[m - 2] for m ≥ 3, i.e. count[m] is the running sum
     # of x[1], x[3], ... (m odd) or of x[2], x[4], ... (m even). With every string's x[0] set aside (0 in its
     # place), the numbers at even global positions form one chain of all strings and those at odd positions the
-    # other: each string's counts are the running sum G of a chain less its value `before` the string.
+    # other: each string's counts are the running sum of a chain less its value `before` the string.
     starts = np.cumsum(nums) - nums
-    s0 = starts[nums > 0]
+    has_any = nums > 0
+    s0 = starts[has_any]
     first = np.zeros(n, dtype=np.int64)
-    first[nums > 0] = vals[s0]
-    vals[s0] = 0
-    ok &= first >= 0
-    total, sums = first.copy(), []  # sums: per parity, each string's sum of counts in that chain
-    counts = np.empty(vals.size, dtype=np.int64) if runs else None
     for par in (0, 1):
-        run = np.cumsum(vals[par::2])  # G
-        ks = (starts - par + 1) // 2  # string s's part of the chain is run[ks[s] : ke[s]]
+        at = has_any & (starts % 2 == par)
+        first[at] = chains[par][starts[at] // 2]
+        chains[par][starts[at] // 2] = 0
+    ok &= first >= 0
+    total, sums = first.copy(), []  # sums: per parity, each string's sum of its counts in that chain
+    counts = np.empty(int(nums.sum()), dtype=np.int64) if runs else None
+    for par in (0, 1):
+        run = np.cumsum(chains[par])
+        ks = (starts - par + 1) // 2  # string s's part of the chain is run[ks[s] : ks[s] + size[s]]
         size = (starts + nums - par + 1) // 2 - ks
         before = np.where(ks > 0, run[np.maximum(ks - 1, 0)] if run.size else 0, 0)
         part = np.zeros(n, dtype=np.int64)
@@ -189,7 +193,7 @@ def _parse_numpy(rles: list[dict[str, Any]], runs: bool = False) -> _Parsed:
     ok &= total == hw
     area = np.where(starts & 1, sums[0], sums[1])  # the odd counts of each string
     if counts is not None:
-        counts[s0] = first[nums > 0]
+        counts[s0] = first[has_any]
         return ok, area, counts.astype(np.uint32), nums
     return ok, area, None, nums
 
