@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -202,7 +203,7 @@ def _chunks(rles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """``rles`` cut into consecutive chunks of at most ``CHUNK`` strings and about ``CHUNK_CHARS`` characters."""
     if not rles:
         return [rles]
-    ends = np.cumsum(np.fromiter((len(r["counts"]) for r in rles), dtype=np.int64, count=len(rles)))
+    ends = np.cumsum(np.fromiter(map(len, map(itemgetter("counts"), rles)), dtype=np.int64, count=len(rles)))
     cuts, start = [0], 0
     while start < len(rles):
         by_chars = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + CHUNK_CHARS, side="right"))

@@ -105,14 +105,19 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
             return np.zeros(0, dtype=np.int64)
         if not once.valid(np.unique(np.concatenate([ma, mb]))).all():
             raise ValueError("malformed RLE string")  # never handed to pycocotools
-        if (once.sizes[ma] != once.sizes[mb]).any():
+        rles, la, lb = once.rles, ma.tolist(), mb.tolist()
+        if not np.array_equal(_sizes(rles, la), _sizes(rles, lb)):
             raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
-        rles = once.rles
         merge = mask_utils.merge
-        merged = [merge([rles[i], rles[j]], True) for i, j in zip(ma.tolist(), mb.tolist(), strict=True)]
+        merged = [merge([rles[i], rles[j]], True) for i, j in zip(la, lb, strict=True)]
         return rle_areas(merged).astype(np.int64)
 
     return intersect
+
+
+def _sizes(rles: list[RLE], which: list[int]) -> np.ndarray:
+    """``[len(which), 2]`` int64 ``(h, w)`` of ``rles[i]`` for ``i`` in ``which``."""
+    return np.array([rles[i]["size"] for i in which], dtype=np.int64).reshape(len(which), 2)
 
 
 def spatio_temporal_iou(dt_seqs: Sequence[RleSeq], gt_seqs: Sequence[RleSeq]) -> np.ndarray:
