@@ -247,12 +247,13 @@ def to_uncompressed_many(rles: list[RLE]) -> list[RLE]:
         ValueError: a malformed compressed string.
     """
     strings = [r for r in rles if not isinstance(r["counts"], list)]
-    parsed = parse_compressed(strings)
+    parsed = parse_compressed(strings, runs=True)
     if not parsed.valid.all():
         raise ValueError(f"{int((~parsed.valid).sum())} malformed compressed RLE string(s)")
+    all_runs = parsed.counts
+    assert all_runs is not None  # asked for
     runs = iter(
-        parsed.counts[a : a + n].tolist()
-        for a, n in zip(parsed.first.tolist(), parsed.nums.tolist(), strict=True)
+        all_runs[a : a + n].tolist() for a, n in zip(parsed.first.tolist(), parsed.nums.tolist(), strict=True)
     )
     out = []
     for r in rles:

@@ -24,22 +24,20 @@ class ParseOnce:
         self._keep: list[dict[str, Any]] = []
         self._valid = np.zeros(0, dtype=bool)
         self._area = np.zeros(0, dtype=np.int64)
-        self._size = np.zeros((0, 2), dtype=np.int64)
 
     def index(self, rles: list[dict[str, Any]]) -> np.ndarray:
         """``[len(rles)]`` int64 positions of ``rles`` here, parsing those not seen before."""
         seen = self._seen
-        new = list({id(r): r for r in rles if id(r) not in seen}.values())
-        if new:
+        ids = list(map(id, rles))
+        if not all(map(seen.__contains__, ids)):
+            new = list({i: r for i, r in zip(ids, rles, strict=True) if i not in seen}.values())
             chunks = parse_chunks(new, self.workers)
             base = len(self._keep)
             seen.update(zip(map(id, new), range(base, base + len(new)), strict=True))
             self._keep += new
             self._valid = np.concatenate([self._valid, *(c.valid for c in chunks)])
             self._area = np.concatenate([self._area, *(c.area for c in chunks)])
-            sizes = np.array([r["size"] for r in new], dtype=np.int64).reshape(-1, 2)
-            self._size = np.concatenate([self._size, sizes])
-        return np.fromiter(map(seen.__getitem__, map(id, rles)), dtype=np.int64, count=len(rles))
+        return np.fromiter(map(seen.__getitem__, ids), dtype=np.int64, count=len(ids))
 
     def check(self, rles: list[dict[str, Any]]) -> np.ndarray:
         """``[len(rles)]`` bool, as ``compressed_rle_valid`` (the validators' string check)."""
@@ -55,11 +53,6 @@ class ParseOnce:
     def areas(self) -> np.ndarray:
         """``[positions]`` int64 foreground pixels of every mask parsed so far, by position."""
         return self._area
-
-    @property
-    def sizes(self) -> np.ndarray:
-        """``[positions, 2]`` int64 ``(h, w)`` of every mask parsed so far, by position."""
-        return self._size
 
     def valid(self, pos: np.ndarray) -> np.ndarray:
         """``[P]`` bool: the strings at positions ``pos`` are well formed."""

@@ -5,11 +5,10 @@ Semantics follow the official YouTube-VIS evaluator (youtubevos/cocoapi ``Python
 are absent is skipped; a frame where one is absent adds the other's area to the union; an empty mask behaves
 like an absent one (it adds 0); IoU is 0 when the union is 0.
 
-Where the official code calls ``merge`` + ``area`` once per (detection, ground truth, frame), this computes the
-intersections of every requested track pair of every frame with one ``pycocotools.mask.iou`` call per ground-truth
-mask (:func:`intersector`), and the unions from the per-frame areas: ``union = Σ area_d + Σ area_g - Σ inter``
-over the paired frames. Every string has passed the NumPy validation (``core.rle_check``) before it reaches
-pycocotools.
+Like the official code, the intersection of two masks in a frame is pycocotools' ``merge`` (intersect) + ``area``
+(:func:`intersector`, the areas in batches), but only for the frames where both masks are present and non-empty;
+the unions come from the per-frame areas: ``union = Σ area_d + Σ area_g - Σ inter`` over the paired frames.
+Every string has passed the NumPy validation (``core.rle_check``) before it reaches pycocotools.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from querytrack.core.rle import RLE
+from querytrack.core.rle import RLE, rle_areas
 from querytrack.core.rle_once import ParseOnce
 
 RleSeq = Sequence[RLE | None]
@@ -92,9 +91,10 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
     """``intersect`` for :func:`track_intersections_and_unions` over masks given by their positions in ``once``
     (``ParseOnce.index``).
 
-    The pairs are grouped by their second mask: one ``pycocotools.mask.iou`` call per distinct mask of ``mb``
-    against all its partners. The exact integer intersection is recovered from the IoU and the areas
-    (``i = iou (a + b) / (1 + iou)``, rounded: the float error is ~1e-9 pixels for any frame size).
+    Each pair is one ``pycocotools.mask.merge`` (intersect) and the areas of all merged masks are read in batches
+    (``rle_areas``): exact integers, as in the official code. (One ``mask.iou`` call per distinct mask with all its
+    partners, the intersection recovered from the IoU and the areas, took 1.3-4x as long on the benchmark
+    workloads: ``iou`` has a fixed cost of ~25 µs a call.)
 
     Raises (when called):
         ValueError: a mask is malformed, or two paired masks differ in size.
@@ -105,21 +105,19 @@ def intersector(once: ParseOnce) -> Callable[[np.ndarray, np.ndarray], np.ndarra
             return np.zeros(0, dtype=np.int64)
         if not once.valid(np.unique(np.concatenate([ma, mb]))).all():
             raise ValueError("malformed RLE string")  # never handed to pycocotools
-        if (once.sizes[ma] != once.sizes[mb]).any():
+        rles, la, lb = once.rles, ma.tolist(), mb.tolist()
+        if not np.array_equal(_sizes(rles, la), _sizes(rles, lb)):
             raise ValueError("masks of different sizes paired in a frame (RLE 'size' differs)")
-        order = np.argsort(mb, kind="stable")
-        sb = mb[order]
-        starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]])
-        ends = np.r_[starts[1:], sb.size]
-        rles = once.rles
-        iou = np.empty(ma.size, dtype=np.float64)
-        for s, e, b in zip(starts.tolist(), ends.tolist(), sb[starts].tolist(), strict=True):
-            idx = order[s:e]
-            iou[idx] = mask_utils.iou([rles[i] for i in ma[idx].tolist()], [rles[b]], [0])[:, 0]
-        tot = (once.areas[ma] + once.areas[mb]).astype(np.float64)
-        return np.rint(iou * tot / (1.0 + iou)).astype(np.int64)
+        merge = mask_utils.merge
+        merged = [merge([rles[i], rles[j]], True) for i, j in zip(la, lb, strict=True)]
+        return rle_areas(merged).astype(np.int64)
 
     return intersect
+
+
+def _sizes(rles: list[RLE], which: list[int]) -> np.ndarray:
+    """``[len(which), 2]`` int64 ``(h, w)`` of ``rles[i]`` for ``i`` in ``which``."""
+    return np.array([rles[i]["size"] for i in which], dtype=np.int64).reshape(len(which), 2)
 
 
 def spatio_temporal_iou(dt_seqs: Sequence[RleSeq], gt_seqs: Sequence[RleSeq]) -> np.ndarray:

@@ -182,3 +182,37 @@ def test_to_uncompressed_many_equals_one_by_one_and_refuses_malformed() -> None:
     assert to_uncompressed_many([]) == []
     with pytest.raises(ValueError, match="malformed"):
         to_uncompressed_many([rles[0], {"size": [4, 4], "counts": "\x7f\x7f!!"}])
+
+
+def _encode_counts(counts: list[int]) -> str:
+    """Any integer counts as a pycocotools string (maskApi.c rleToString), negative ones included."""
+    out = []
+    for i, count in enumerate(counts):
+        x = count - counts[i - 2] if i > 2 else count
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr(48 + (c | 0x20 if more else c)))
+    return "".join(out)
+
+
+def test_validity_and_area_of_counts_that_dip_below_zero() -> None:
+    """Counts that add up to h x w but go negative anywhere (first count, either delta chain, a long number) are
+    refused; the others get their odd counts' sum as area. Strings of odd and even length are mixed so that
+    each string's chains start on both parities of the concatenated numbers."""
+    from querytrack.core.rle_check import parse_compressed
+
+    rng = np.random.default_rng(4)
+    lists = [[2, 3, -1, 1, 4], [-1, 5, 5], [0, 9], [9], [1 << 20, 3, 1, 2], [4, 0, 0, 5], [3, -2, 8]]
+    for _ in range(200):
+        counts = rng.integers(-3 if rng.random() < 0.3 else 0, 40000, size=int(rng.integers(1, 9))).tolist()
+        lists.append(counts)
+    rles = [{"size": [1, sum(c)] if sum(c) >= 0 else [1, 1], "counts": _encode_counts(c)} for c in lists]
+    parsed = parse_compressed(rles)
+    want = np.array([_reference_valid(r) for r in rles])
+    np.testing.assert_array_equal(parsed.valid, want)
+    assert not want[:2].any() and want[2:6].all() and 0 < want.sum() < len(want)
+    areas = [sum(c[1::2]) for c in lists]
+    np.testing.assert_array_equal(parsed.area[want], np.array(areas)[want])

@@ -58,7 +58,7 @@ def test_numpy_parser_reads_what_pycocotools_reads(seed: int) -> None:
     rles = good + bad + [{"size": list(r["size"]), "counts": r["counts"].encode()} for r in good[:5]]
     rles.append({"size": [30000, 30000], "counts": "00"})  # runs that do not cover the frame: invalid
     rles.append({"size": [0, 0], "counts": ""})  # empty frame, empty string: valid
-    valid, area, counts, nums = rle_check._parse_numpy(rles)
+    valid, area, counts, nums = rle_check._parse_numpy(rles, runs=True)
     assert valid[: len(good)].all() and valid[-1] and not valid[-2]
     assert 0 < valid[len(good) : 2 * len(good)].sum() < len(good)
     np.testing.assert_array_equal(area[: len(good)], rle_areas(good).astype(np.int64))
