@@ -325,6 +325,7 @@ class SyntheticDataModule(YTVISDataModule):
     ) -> None:
         super().__init__(root=None, **kwargs)
         self.synthetic_images = synthetic_images
+        self._reported = False  # the set's summary prints once (run.py and Lightning both call prepare_data)
         cache = Path(root) if root else default_cache_dir()
         self.root = cache
         fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
@@ -351,13 +352,17 @@ class SyntheticDataModule(YTVISDataModule):
         with open(folder / "meta.json") as f:
             stats = {k: SplitStats(**v) for k, v in json.load(f)["stats"].items()}
         verb = "using" if existed else "generated"
-        print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
+        report = not self._reported
+        self._reported = True
+        if report:
+            print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
         if self.synthetic_images:
             images = ensure_coco_images(
                 Path(self.root or default_cache_dir()), self.synthetic_images, self.synthetic_config
             )
             self.image_ann, self.image_root = str(images / COCO_ANN_FILE), str(images / COCO_IMAGE_DIR)
-            print(f"synthetic COCO-format images: {images} ({self.synthetic_images} images)", flush=True)
+            if report:
+                print(f"synthetic COCO-format images: {images} ({self.synthetic_images} images)", flush=True)
 
     def setup(self, stage: str | None = None) -> None:
         if not os.path.isfile(self.data_dir / "meta.json") or (self.synthetic_images and not self.image_ann):

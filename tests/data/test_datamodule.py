@@ -44,6 +44,18 @@ def test_synthetic_datamodule_generates_and_loads(tmp_path: Path) -> None:
     assert resize(frame.image).shape[-2:] == (96, 128)
 
 
+def test_synthetic_set_summary_prints_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """run.py and Lightning both call prepare_data: the set's summary is printed by the first call only."""
+    dm = SyntheticDataModule(root=str(tmp_path), synthetic=TINY, num_workers=0)
+    dm.prepare_data()
+    dm.prepare_data()
+    dm.setup("fit")
+    assert capsys.readouterr().out.count("synthetic YouTube-VIS set (generated)") == 1
+    again = SyntheticDataModule(root=str(tmp_path), synthetic=TINY, num_workers=0)  # a new run: its own line
+    again.prepare_data()
+    assert capsys.readouterr().out.count("synthetic YouTube-VIS set (using)") == 1
+
+
 def test_synthetic_datamodule_rejects_unknown_option(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown synthetic set option"):
         SyntheticDataModule(root=str(tmp_path), synthetic={"frames": 3})
