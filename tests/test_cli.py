@@ -46,6 +46,45 @@ def test_cli_main(kind: str, rc: int, line: str | None, capsys: pytest.CaptureFi
     assert err == ("" if line is None else line + "\n")
 
 
+_KILLED_TOOL = """
+import sys, time
+from querytrack.core.cli import cli_main
+from querytrack.core.files import output_folder
+
+@cli_main("tool")
+def main(out):
+    with output_folder(out) as work:
+        (work / "half.txt").write_text("half")
+        print("started", flush=True)
+        time.sleep(60)
+    return 0
+
+sys.exit(main(sys.argv[1]))
+"""
+
+
+def test_sigterm_leaves_no_unfinished_output(tmp_path: Path) -> None:
+    """A tool killed by SIGTERM (a scheduler, ``timeout``) runs its cleanups: no ``.NAME.partial<pid>`` folder,
+    no output; one line and exit 143."""
+    import signal
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_TOOL, str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+    assert [p.name for p in tmp_path.iterdir()] == [f".out.partial{proc.pid}"]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err.strip() == "tool: terminated"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_traceback_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUERYTRACK_TRACEBACK", "1")
     with pytest.raises(KeyError):
