@@ -197,7 +197,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if backbone_path is not None:
         from querytrack.checkpoints.backbone_weights import load_backbone_weights
 
-        report = load_backbone_weights(model.detector.backbone.body, backbone_path)
+        report = load_backbone_weights(model.detector.backbone, backbone_path)
         print(f"backbone.checkpoint={backbone_path}: {report.summary()}")
     if init_path is not None:
         load_init_checkpoint(cfg, init_path, model, datamodule)

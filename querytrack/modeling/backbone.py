@@ -101,6 +101,8 @@ class TimmBackbone(nn.Module):
         if drop_path_rate is not None:
             kwargs["drop_path_rate"] = drop_path_rate
         self.name = name
+        self.timm_name = spec.timm_name  # the timm model (and its arguments) whose names weight files use
+        self.timm_kwargs = kwargs
         body: Any = timm.create_model(
             spec.timm_name,
             pretrained=pretrained,
