@@ -24,6 +24,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -128,6 +129,28 @@ def backbone_checkpoint(cfg: DictConfig) -> Path | None:
     return path
 
 
+def build_model(cfg: DictConfig, num_classes: int, pretrained: bool) -> Any:
+    """``cfg.model`` instantiated; with ``pretrained``, a failed download of timm's weights (no network, an offline
+    hub cache without the file) is a one-line UserError that names the offline road.
+
+    Raises:
+        UserError: timm's pretrained weights could not be fetched.
+    """
+    try:
+        return instantiate(cfg.model, num_classes=num_classes, pretrained=pretrained)
+    except Exception as e:
+        cause = e.__cause__ if isinstance(e, InstantiationException) else e
+        if not (pretrained and isinstance(cause, OSError)):
+            raise
+        detail = " ".join(str(cause).split())[:200]
+        raise UserError(
+            None,
+            f"model.pretrained=true: cannot fetch timm's weights for backbone {cfg.model.backbone} "
+            f"({type(cause).__name__}: {detail}); offline, pass the backbone's weights file with "
+            "backbone.checkpoint=PATH (docs/backbones.md) or start from model.pretrained=false",
+        ) from e
+
+
 def load_init_checkpoint(cfg: DictConfig, path: Path, model: Any, datamodule: Any) -> None:
     """Load the init checkpoint at ``path`` (``cfg.init_checkpoint`` resolved: a shipped ``builtin:NAME``, a named
     COCO checkpoint, a path or a URL).
@@ -193,7 +216,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if pretrained and backbone_path is not None:
         print("model.pretrained: no download, backbone.checkpoint holds the backbone's weights")
         pretrained = False
-    model = instantiate(cfg.model, num_classes=datamodule.num_classes, pretrained=pretrained)
+    model = build_model(cfg, datamodule.num_classes, pretrained)
     if backbone_path is not None:
         from querytrack.checkpoints.backbone_weights import load_backbone_weights
 

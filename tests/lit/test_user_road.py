@@ -16,10 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLE = "YouTube-VIS metrics on the validation split"
 
 
-def run(tmp_path: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``python -m querytrack.run OVERRIDES`` from an empty folder, with its own cache and no dataset variables."""
+def run(
+    tmp_path: Path, *overrides: str, timeout: float = 600, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m querytrack.run OVERRIDES`` from an empty folder, with its own cache, no dataset variables and
+    ``extra_env``."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_ROOT")}
     env |= {"PYTHONPATH": str(ROOT), "QUERYTRACK_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    env |= extra_env or {}
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     return subprocess.run(
@@ -132,3 +136,24 @@ def test_missing_backbone_weights_file_is_one_line_before_the_data_is_read(tmp_p
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and str(missing) in err[0] and "no such file" in err[0], proc.stderr
     assert "querytrack run:" not in proc.stdout and not (tmp_path / "cache").exists()  # no synthetic set made
+
+
+def test_pretrained_weights_unreachable_is_one_line_naming_the_offline_road(tmp_path: Path) -> None:
+    """``model.pretrained=true`` on a machine without the hub (``HF_HUB_OFFLINE=1``, empty cache): one line that
+    names ``backbone.checkpoint``, exit 1, no traceback."""
+    tiny = ("num_train_videos=2", "num_valid_videos=1", "min_frames=4", "max_frames=5")
+    proc = run(
+        tmp_path,
+        "backbone=vit_small_patch14_dinov2",
+        "experiment=synthetic",
+        "debug=smoke",
+        "model.pretrained=true",
+        *(f"data.synthetic.{kv}" for kv in tiny),
+        timeout=300,
+        extra_env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "vit_small_patch14_dinov2" in err[0] and "backbone.checkpoint=PATH" in err[0], (
+        err
+    )
