@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from querytrack.data.datasets import _to_frame_sample
+from querytrack.data.datasets import to_frame_sample
 from querytrack.data.transforms import PairTransform, to_tv_sample
 from querytrack.data.ytvis import VideoRecord
 from querytrack.types import PairSample
@@ -188,7 +188,7 @@ class ImagePairDataset(Dataset[PairSample]):
             torch.default_generator.manual_seed(int(rng.integers(2**62)))
             key_out, ref_out = self.pair_transform(dict(sample), dict(sample))
         frames = [
-            _to_frame_sample(out, labels, ids, record, 0, file_name, self.min_box_size, self.boxes_from_masks)
+            to_frame_sample(out, labels, ids, record, 0, file_name, self.min_box_size, self.boxes_from_masks)
             for out in (key_out, ref_out)
         ]
         return PairSample(key=frames[0], ref=frames[1])

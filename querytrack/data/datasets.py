@@ -119,7 +119,7 @@ def _occupancy_boxes(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     return torch.stack([x1, y1, x2, y2], dim=1).float()
 
 
-def _to_frame_sample(
+def to_frame_sample(
     out: dict[str, Any],
     labels: torch.Tensor,
     ids: torch.Tensor,
@@ -255,7 +255,7 @@ class PairDataset(Dataset[PairSample]):
         if self.sampled_masks:
             key_out, ref_out = _render_masks(key_out, key_seg), _render_masks(ref_out, ref_seg)
         return PairSample(
-            key=_to_frame_sample(
+            key=to_frame_sample(
                 key_out,
                 key_labels,
                 key_ids,
@@ -265,7 +265,7 @@ class PairDataset(Dataset[PairSample]):
                 self.min_box_size,
                 self.boxes_from_masks,
             ),
-            ref=_to_frame_sample(
+            ref=to_frame_sample(
                 ref_out,
                 ref_labels,
                 ref_ids,
@@ -321,7 +321,7 @@ class VideoClip:
             )
             labels = ids = torch.zeros((0,), dtype=torch.int64)
         out = self.transform(sample) if self.transform is not None else sample
-        return _to_frame_sample(out, labels, ids, video, t, video.file_names[t], 0.0)
+        return to_frame_sample(out, labels, ids, video, t, video.file_names[t], 0.0)
 
     def __iter__(self) -> Iterator[FrameSample]:
         for t in range(self.video.length):

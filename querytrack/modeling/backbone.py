@@ -51,6 +51,10 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+#: Every BatchNorm flavour ``norm_eval`` keeps in eval mode (torch's public classes).
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
 def is_resnet(name: str) -> bool:
     """Whether backbone ``name`` (a ``BACKBONES`` key or a timm name) is a ResNet/ResNeXt, to which
     ``frozen_stages`` applies."""
@@ -145,7 +149,7 @@ class TimmBackbone(nn.Module):
         self._freeze()
         if mode and self.norm_eval:
             for m in self.body.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                if isinstance(m, _BATCH_NORMS):
                     m.eval()
         return self
 
