@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/compiled.py                          # make run's small r18 model, CPU
     python benchmarks/compiled.py --backbone r50 --paper   # the paper's R50, 100 queries (long compile on a CPU)
+    python benchmarks/compiled.py --backbone swin_l --paper --device cuda --bf16   # a GPU, bf16 autocast
 
 One process builds the model, copies it and compiles the copy in place (``querytrack.modeling.compile``, as
 ``compile: true`` does); eager and compiled then run in turn within each timing round (minimum of ``--reps``):
@@ -59,6 +60,10 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument(
+        "--bf16", action="store_true", help="run both sides under bf16 autocast (as trainer=auto on GPUs)"
+    )
     add_summary_argument(ap)
     args = ap.parse_args()
     if args.threads:
@@ -66,24 +71,27 @@ def main() -> None:
     kwargs = {"backbone": args.backbone, "num_queries": 100} if args.paper else small_model()
     kwargs["backbone"] = args.backbone
     torch.manual_seed(0)
-    eager = build_querytrack(num_classes=5, pretrained=False, **kwargs)
+    dev = torch.device(args.device)
+    eager = build_querytrack(num_classes=5, pretrained=False, **kwargs).to(dev)
     compiled = copy.deepcopy(eager)
     compile_detector(compiled.detector)
-    cpu = torch.device("cpu")
-    name = f"{args.backbone}{' paper' if args.paper else ' small'}"
-    print(f"threads={torch.get_num_threads()} model={name} {kwargs} frame={args.height}x{args.width}")
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16)
+    name = f"{args.backbone}{' paper' if args.paper else ' small'}{' bf16' if args.bf16 else ''}"
+    print(
+        f"device={dev} threads={torch.get_num_threads()} model={name} {kwargs} frame={args.height}x{args.width}"
+    )
 
     hp, wp = (args.height + 31) // 32 * 32, (args.width + 31) // 32 * 32
     images = torch.zeros((1, 3, hp, wp), dtype=torch.uint8)
     images[..., : args.height, : args.width] = torch.randint(0, 256, (1, 3, args.height, args.width))
-    sizes = torch.tensor([[args.height, args.width]])
+    images, sizes = images.to(dev), torch.tensor([[args.height, args.width]], device=dev)
     for label, model in (("eager", eager), ("compiled", compiled)):
         det = model.detector.eval()
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             det(images, sizes)
         print(f"{label:>8}: first frame (compile included) {time.perf_counter() - t0:.1f} s")
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         e_feat, e_full, c_feat, c_full = _timeit(
             [
                 lambda: eager.detector.extract_features(images, sizes),
@@ -93,10 +101,10 @@ def main() -> None:
             ],
             args.reps,
             1,
-            cpu,
+            dev,
         )
 
-    batches = _pairs(128, 192, 3)
+    batches = [b.to(dev) for b in _pairs(128, 192, 3)]
     opts = {}
     for label, model in (("eager", eager), ("compiled", compiled)):
         model.train()
@@ -104,18 +112,20 @@ def main() -> None:
             [p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True
         )
         t0 = time.perf_counter()
-        _step(model, opts[label], batches[0])
+        with autocast:
+            _step(model, opts[label], batches[0])
         print(f"{label:>8}: first training step (compile included) {time.perf_counter() - t0:.1f} s")
     it = iter(range(10**9))
-    e_step, c_step = _timeit(
-        [
-            lambda: _step(eager, opts["eager"], batches[next(it) % 3]),
-            lambda: _step(compiled, opts["compiled"], batches[next(it) % 3]),
-        ],
-        args.reps,
-        1,
-        cpu,
-    )
+    with autocast:
+        e_step, c_step = _timeit(
+            [
+                lambda: _step(eager, opts["eager"], batches[next(it) % 3]),
+                lambda: _step(compiled, opts["compiled"], batches[next(it) % 3]),
+            ],
+            args.reps,
+            1,
+            dev,
+        )
 
     print(f"\n{'':<34} {'eager':>9} {'compiled':>9}")
     print(f"{'backbone + FPN, ms/frame':<34} {e_feat:>9.1f} {c_feat:>9.1f}")
