@@ -94,7 +94,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> LoadReport:
             state = convert(state, reference)
         except Exception as e:  # a converter that fails on a foreign file: the file does not fit
             raise UserError(path, f"not weights of this backbone ({type(e).__name__}: {e})") from e
-    flat = _flattened(reference, body) if reference is not body else {}
+    flat = _flattened(reference, body)  # empty for a ViT (its body is the whole model)
     renamed: dict[str, Tensor] = {}
     sources: dict[str, str] = {}
     for key, value in state.items():

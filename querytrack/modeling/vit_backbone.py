@@ -21,20 +21,6 @@ import timm
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: ViT backbone options: timm model names (timm ≥ 1.0.20 for DINOv3). Any timm ViT / EVA name with
-#: ``forward_intermediates`` works the same way; these are the ones with configs in ``conf/backbone``.
-VIT_BACKBONES: tuple[str, ...] = (
-    "vit_small_patch14_dinov2",
-    "vit_base_patch14_dinov2",
-    "vit_large_patch14_dinov2",
-    "vit_small_patch14_reg4_dinov2",
-    "vit_base_patch14_reg4_dinov2",
-    "vit_large_patch14_reg4_dinov2",
-    "vit_small_patch16_dinov3",
-    "vit_base_patch16_dinov3",
-    "vit_large_patch16_dinov3",
-)
-
 #: The stride of the backbone's output map (the simple pyramid's stride-16 level).
 OUT_STRIDE = 16
 
@@ -56,7 +42,8 @@ class ViTBackbone(nn.Module):
     (``querytrack.checkpoints.backbone_weights``).
 
     Args:
-        name: a timm ViT / EVA model name, e.g. ``vit_small_patch14_dinov2`` (see ``VIT_BACKBONES``).
+        name: a timm ViT / EVA model name, e.g. ``vit_small_patch14_dinov2`` (the options
+            with a config: ``conf/backbone/vit_*.yaml``).
         pretrained: load timm's pretrained weights (needs the hub or its cache; off in tests).
         drop_path_rate: stochastic depth of the blocks (``None``: timm's default, 0).
         activation_checkpointing: recompute each block in the backward pass instead of storing its
