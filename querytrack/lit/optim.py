@@ -53,18 +53,21 @@ def param_groups(
     Raises:
         ValueError: ``layer_decay`` is given but the model has no ViT backbone.
     """
-    # layered backbones (``modeling.vit_backbone.ViTBackbone``): ``layer_id(name)``, ``depth``, ``no_weight_decay()``
-    vits: dict[str, Any] = {n: m for n, m in model.named_modules() if callable(getattr(m, "layer_id", None))}
-    no_wd = {f"{name}.{n}" if name else n for name, m in vits.items() for n in m.no_weight_decay()}
+    # layered backbones (``modeling.vit_backbone.ViTBackbone``): ``layer_id(name)``, ``depth``, ``no_weight_decay()``,
+    # by the prefix of their parameter names ("" for the model itself)
+    vits: dict[str, Any] = {
+        f"{n}." if n else "": m for n, m in model.named_modules() if callable(getattr(m, "layer_id", None))
+    }
+    no_wd = {prefix + n for prefix, m in vits.items() for n in m.no_weight_decay()}
     if layer_decay is not None and not vits:
         raise ValueError("layer_decay applies to ViT backbones only (backbone=vit_...)")
 
     def layer_scale(full: str) -> tuple[int | None, float]:
         if layer_decay is None:
             return None, 1.0
-        for name, vit in vits.items():
-            if full.startswith(f"{name}.") or not name:
-                layer = vit.layer_id(full.removeprefix(f"{name}.") if name else full)
+        for prefix, vit in vits.items():
+            if full.startswith(prefix):
+                layer = vit.layer_id(full[len(prefix) :])
                 return layer, layer_decay ** (vit.depth + 1 - layer)
         return None, 1.0
 
