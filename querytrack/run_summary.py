@@ -51,6 +51,18 @@ def module_arg(cfg: DictConfig, name: str) -> Any:
     return inspect.signature(QueryTrackModule).parameters[name].default
 
 
+def init_line(cfg: DictConfig) -> str:
+    """Where the weights start from: the init checkpoint, else a backbone weights file, else timm's weights
+    (``model.pretrained``), else nothing."""
+    if cfg.get("init_checkpoint"):
+        return str(cfg.init_checkpoint)
+    if backbone_file := OmegaConf.select(cfg, "backbone.checkpoint"):
+        return f"backbone from {backbone_file}"
+    if cfg.model.get("pretrained"):
+        return "timm's pretrained weights" if is_vit(str(cfg.model.backbone)) else "ImageNet (timm)"
+    return "none (random initialisation)"
+
+
 def format_summary(
     cfg: DictConfig, data_line: str, num_classes: int, num_params: int, accumulate: int
 ) -> str:
@@ -69,14 +81,6 @@ def format_summary(
     hidden = m.get("hidden_dim", 256)
     drop = m.get("drop_path_rate")
     vit = is_vit(str(m.backbone))
-    backbone_file = OmegaConf.select(cfg, "backbone.checkpoint")
-    init = cfg.get("init_checkpoint") or (
-        f"backbone from {backbone_file}"
-        if backbone_file
-        else ("timm's pretrained weights" if vit else "ImageNet (timm)")
-        if m.get("pretrained")
-        else "none (random initialisation)"
-    )
     decay = OmegaConf.select(cfg, "module.layer_decay")
     rows = [
         (
@@ -96,7 +100,7 @@ def format_summary(
                 else ""
             ),
         ),
-        ("init", str(init)),
+        ("init", init_line(cfg)),
         ("data", data_line),
         (
             "batch",
