@@ -325,7 +325,9 @@ class SyntheticDataModule(YTVISDataModule):
     ) -> None:
         super().__init__(root=None, **kwargs)
         self.synthetic_images = synthetic_images
-        self._reported = False  # the set's summary prints once (run.py and Lightning both call prepare_data)
+        self._prepared = (
+            False  # run.py and Lightning both call prepare_data: the second call has nothing to do
+        )
         cache = Path(root) if root else default_cache_dir()
         self.root = cache
         fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
@@ -348,21 +350,20 @@ class SyntheticDataModule(YTVISDataModule):
 
     def prepare_data(self) -> None:
         existed = (self.data_dir / "meta.json").is_file()
+        if self._prepared and existed:
+            return
         folder = ensure_synthetic(Path(self.root or default_cache_dir()), self.synthetic_config)
         with open(folder / "meta.json") as f:
             stats = {k: SplitStats(**v) for k, v in json.load(f)["stats"].items()}
         verb = "using" if existed else "generated"
-        report = not self._reported
-        self._reported = True
-        if report:
-            print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
+        print(f"synthetic YouTube-VIS set ({verb}): {folder}\n{format_stats(stats)}", flush=True)
         if self.synthetic_images:
             images = ensure_coco_images(
                 Path(self.root or default_cache_dir()), self.synthetic_images, self.synthetic_config
             )
             self.image_ann, self.image_root = str(images / COCO_ANN_FILE), str(images / COCO_IMAGE_DIR)
-            if report:
-                print(f"synthetic COCO-format images: {images} ({self.synthetic_images} images)", flush=True)
+            print(f"synthetic COCO-format images: {images} ({self.synthetic_images} images)", flush=True)
+        self._prepared = True
 
     def setup(self, stage: str | None = None) -> None:
         if not os.path.isfile(self.data_dir / "meta.json") or (self.synthetic_images and not self.image_ann):
