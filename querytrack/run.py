@@ -66,8 +66,9 @@ def check_frozen_random_layers(cfg: DictConfig) -> str | None:
     """A warning when ResNet layers would be frozen at their random initialisation, else ``None``.
 
     ``frozen_stages`` follows mmdetection (``-1`` nothing, ``0`` the stem, ``k`` the stem and ``layer1..k``): right
-    for ImageNet or COCO weights, but with ``pretrained=false`` and no ``init_checkpoint`` those layers would
-    stay random for the whole run (a from-scratch run wants ``model.frozen_stages=-1``).
+    for ImageNet or COCO weights, but with ``pretrained=false``, no ``init_checkpoint`` and no
+    ``backbone.checkpoint`` those layers would stay random for the whole run (a from-scratch run wants
+    ``model.frozen_stages=-1``).
     """
     model = cfg.model
     frozen = int(model.get("frozen_stages", -1))
@@ -76,6 +77,7 @@ def check_frozen_random_layers(cfg: DictConfig) -> str | None:
         and is_resnet(str(model.get("backbone", "")))
         and not model.get("pretrained")
         and not cfg.get("init_checkpoint")
+        and not OmegaConf.select(cfg, "backbone.checkpoint")
     ):
         return (
             f"model.frozen_stages={frozen} freezes the randomly initialised ResNet stem"

@@ -294,6 +294,10 @@ def test_synthetic_pretrain_is_detection_only_on_a_disjoint_set() -> None:
         ((), False),  # r50 from the COCO init: freezing the stem + layer1 is the recipe
         (("init_checkpoint=null",), True),
         (("init_checkpoint=null", "model.pretrained=true"), False),
+        (
+            ("init_checkpoint=null", "backbone.checkpoint=/weights/resnet50.safetensors"),
+            False,
+        ),  # a local file
         (("backbone=swin_t", "model.pretrained=false"), False),  # frozen_stages applies to ResNets only
     ],
 )
