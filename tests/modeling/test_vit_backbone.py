@@ -128,14 +128,7 @@ def test_training_step_reaches_every_parameter(pair_factory: Callable[..., PairB
     """Every ViT and pyramid parameter gets a gradient (DDP without find_unused_parameters), also under bf16
     autocast (the GPU default; CPU autocast here)."""
     torch.manual_seed(0)
-    model = build_querytrack(
-        backbone="vit_small_patch14_dinov2",
-        num_queries=6,
-        num_classes=5,
-        num_stages=1,
-        embed_dim=8,
-        hidden_dim=32,
-    ).train()
+    model = build_querytrack(backbone="vit_small_patch14_dinov2", **{**SMALL_HEADS, "num_classes": 5}).train()
     pair = pair_factory([(100, 167), (80, 144)], [2, 1], [1, 2])
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         losses = model.loss(pair)
