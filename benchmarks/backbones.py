@@ -21,6 +21,10 @@ import resource
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DEFAULT = [
     "r50",
@@ -35,6 +39,11 @@ DEFAULT = [
 def _rss_mib() -> float:
     """This process's peak resident memory so far (Linux ``ru_maxrss`` is in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _millions(module: nn.Module) -> float:
+    """Parameters of ``module`` in millions."""
+    return sum(p.numel() for p in module.parameters()) / 1e6
 
 
 def measure(backbone: str, reps: int, threads: int, height: int, width: int) -> dict[str, float | str]:
@@ -61,14 +70,13 @@ def measure(backbone: str, reps: int, threads: int, height: int, width: int) -> 
                 fn()
                 if rep:  # the first round is the warm-up
                     times[name].append((time.perf_counter() - t0) * 1000)
-    count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6  # noqa: E731
     peak = _rss_mib()
     return {
         "backbone": backbone,
         "neck": type(det.neck).__name__,
-        "backbone M": count(det.backbone),
-        "neck M": count(det.neck),
-        "detector M": count(det),
+        "backbone M": _millions(det.backbone),
+        "neck M": _millions(det.neck),
+        "detector M": _millions(det),
         "backbone+neck ms": min(times["backbone+neck"]),
         "detector ms": min(times["detector"]),
         "weights MiB": weights,
